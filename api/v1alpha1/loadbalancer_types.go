@@ -1,0 +1,108 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// Provider names a kind of load balancer zerodrop can drive.
+// +kubebuilder:validation:Enum=HAProxy
+type Provider string
+
+// Providers.
+const (
+	// ProviderHAProxy drives HAProxy 2.6+ through its Runtime API.
+	ProviderHAProxy Provider = "HAProxy"
+)
+
+// LoadBalancerSpec says which load balancer this is and how to reach each
+// of its instances.
+// +kubebuilder:validation:XValidation:rule="self.instances.all(i, self.instances.exists_one(j, j.name == i.name))",message="instance names must be unique"
+type LoadBalancerSpec struct {
+	// Provider is the kind of load balancer.
+	Provider Provider `json:"provider"`
+
+	// Instances are the load balancer's instances. zerodrop registers every
+	// target on each of them, and a pod is in service only when every
+	// instance reports it healthy.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	Instances []Instance `json:"instances"`
+}
+
+// Instance is one load-balancer instance and how to reach its management API.
+// +kubebuilder:validation:XValidation:rule="has(self.socket) != has(self.address)",message="set exactly one of socket and address"
+type Instance struct {
+	// Name identifies the instance in statuses, events and metrics.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Socket is the path of the instance's HAProxy Runtime API unix socket.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Socket string `json:"socket,omitempty"`
+
+	// Address is the host:port of the instance's HAProxy Runtime API on TCP.
+	// +kubebuilder:validation:MaxLength=261
+	// +optional
+	Address string `json:"address,omitempty"`
+}
+
+// InstanceStatus is what zerodrop last saw of one instance.
+type InstanceStatus struct {
+	// Name of the instance.
+	Name string `json:"name"`
+	// Reachable says whether the last call to the instance succeeded.
+	Reachable bool `json:"reachable"`
+	// Message explains the last failure, if any.
+	// +optional
+	Message string `json:"message,omitempty"`
+	// LastRestart is when zerodrop last saw the instance reload or restart.
+	// +optional
+	LastRestart *metav1.Time `json:"lastRestart,omitempty"`
+}
+
+// LoadBalancerStatus reports what zerodrop sees of the load balancer.
+type LoadBalancerStatus struct {
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Instances reports each instance.
+	// +listType=map
+	// +listMapKey=name
+	// +optional
+	Instances []InstanceStatus `json:"instances,omitempty"`
+	// ReachableInstances counts instances whose last call succeeded.
+	ReachableInstances int32 `json:"reachableInstances"`
+	// Conditions: Ready (every instance reachable).
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// LoadBalancer is a load balancer in front of the cluster's pods, owned by
+// the platform team. TargetBindings refer to it by name.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=zlb
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`
+// +kubebuilder:printcolumn:name="Instances",type=integer,JSONPath=`.status.reachableInstances`,description="Reachable instances"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type LoadBalancer struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   LoadBalancerSpec   `json:"spec"`
+	Status LoadBalancerStatus `json:"status,omitempty"`
+}
+
+// LoadBalancerList is a list of LoadBalancers.
+// +kubebuilder:object:root=true
+type LoadBalancerList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []LoadBalancer `json:"items"`
+}

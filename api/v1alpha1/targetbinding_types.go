@@ -1,0 +1,192 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+)
+
+// TargetBindingSpec binds the pods behind one Service port to one backend on
+// a LoadBalancer.
+// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.healthCheck.timeoutSeconds) || self.healthCheck.timeoutSeconds < self.healthCheck.intervalSeconds",message="healthCheck.timeoutSeconds must be less than healthCheck.intervalSeconds"
+// +kubebuilder:validation:XValidation:rule="self.loadBalancerRef == oldSelf.loadBalancerRef && self.backend == oldSelf.backend",message="loadBalancerRef and backend are immutable: create a new TargetBinding instead"
+type TargetBindingSpec struct {
+	// ServiceRef names the Service (in the binding's namespace) whose pods
+	// are the targets, and the port they receive traffic on.
+	ServiceRef ServiceReference `json:"serviceRef"`
+
+	// LoadBalancerRef names the cluster-scoped LoadBalancer.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	LoadBalancerRef string `json:"loadBalancerRef"`
+
+	// Backend is the name of the backend (HAProxy: the `backend` section)
+	// the targets are registered in, on every instance.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=127
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.:-]+$`
+	Backend string `json:"backend"`
+
+	// HealthCheck are the check settings targets are registered with.
+	// +kubebuilder:default={}
+	// +optional
+	HealthCheck HealthCheck `json:"healthCheck,omitempty"`
+
+	// Drain says how targets leave service.
+	// +kubebuilder:default={}
+	// +optional
+	Drain Drain `json:"drain,omitempty"`
+
+	// ReadinessGate turns the readiness gate on (default) or off. Off, pods
+	// are registered only once Ready and no gate holds them back: a plain
+	// endpoint sync.
+	// +kubebuilder:default=true
+	// +optional
+	ReadinessGate *bool `json:"readinessGate,omitempty"`
+}
+
+// ServiceReference names a Service and one of its ports.
+type ServiceReference struct {
+	// Name of the Service.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+	// Port is the Service port, by number or name; the targets are the
+	// pods' matching target ports.
+	Port intstr.IntOrString `json:"port"`
+}
+
+// HealthCheck are the settings targets are registered with. What is checked
+// (method, path, expected status) is the backend's own configuration.
+type HealthCheck struct {
+	// IntervalSeconds between two checks of one target.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=300
+	// +kubebuilder:default=2
+	// +optional
+	IntervalSeconds int32 `json:"intervalSeconds,omitempty"`
+	// TimeoutSeconds for one check; must be less than the interval.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=120
+	// +optional
+	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+	// HealthyThreshold is how many passing checks make a target healthy.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +kubebuilder:default=2
+	// +optional
+	HealthyThreshold int32 `json:"healthyThreshold,omitempty"`
+	// UnhealthyThreshold is how many failing checks make it unhealthy.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=10
+	// +kubebuilder:default=2
+	// +optional
+	UnhealthyThreshold int32 `json:"unhealthyThreshold,omitempty"`
+	// Port, when set, is checked instead of the target port.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=65535
+	// +optional
+	Port *int32 `json:"port,omitempty"`
+}
+
+// Drain says how a target leaves service.
+type Drain struct {
+	// TimeoutSeconds bounds how long a draining target may keep sessions
+	// open before it is removed anyway (like AWS's deregistration delay,
+	// but ended early as soon as the sessions reach zero).
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=3600
+	// +kubebuilder:default=30
+	// +optional
+	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	// Wait turns drain-waiting on (default) or off. Off, a leaving target is
+	// removed at once, in-flight requests and all: a plain endpoint sync.
+	// +kubebuilder:default=true
+	// +optional
+	Wait *bool `json:"wait,omitempty"`
+}
+
+// TargetCounts counts targets by their state on the load balancer. A target
+// counts as Healthy only when every instance reports it healthy.
+type TargetCounts struct {
+	// Desired targets: pods selected by the Service with an IP, not leaving.
+	Desired int32 `json:"desired"`
+	// Healthy on every instance.
+	Healthy int32 `json:"healthy"`
+	// Initial: registered, not yet healthy on every instance.
+	Initial int32 `json:"initial"`
+	// Unhealthy on at least one instance after having been healthy.
+	Unhealthy int32 `json:"unhealthy"`
+	// Draining on at least one instance.
+	Draining int32 `json:"draining"`
+}
+
+// PodReference names a pod in the binding's namespace.
+type PodReference struct {
+	// Name of the pod.
+	Name string `json:"name"`
+}
+
+// TargetBindingStatus reports what zerodrop sees of the binding.
+type TargetBindingStatus struct {
+	// ObservedGeneration is the generation this status describes.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Targets counts targets by state.
+	// +optional
+	Targets TargetCounts `json:"targets"`
+	// PodsMissingGate lists pods the binding selects that do not carry its
+	// readiness gate (created before the binding or while the webhook was
+	// down). zerodrop never restarts them: roll the workload to fix it.
+	// +listType=atomic
+	// +optional
+	PodsMissingGate []PodReference `json:"podsMissingGate,omitempty"`
+	// PodsMissingGateCount is len(PodsMissingGate), for printer columns.
+	// +optional
+	PodsMissingGateCount int32 `json:"podsMissingGateCount,omitempty"`
+	// Conditions: Ready, Synced, GateInjected. See the Condition* constants.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// TargetBinding binds the pods behind a Service port to a backend on a
+// LoadBalancer, owned by the app team.
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:shortName=tb
+// +kubebuilder:printcolumn:name="Service",type=string,JSONPath=`.spec.serviceRef.name`
+// +kubebuilder:printcolumn:name="LoadBalancer",type=string,JSONPath=`.spec.loadBalancerRef`
+// +kubebuilder:printcolumn:name="Backend",type=string,JSONPath=`.spec.backend`
+// +kubebuilder:printcolumn:name="Desired",type=integer,JSONPath=`.status.targets.desired`
+// +kubebuilder:printcolumn:name="Healthy",type=integer,JSONPath=`.status.targets.healthy`
+// +kubebuilder:printcolumn:name="Draining",type=integer,JSONPath=`.status.targets.draining`
+// +kubebuilder:printcolumn:name="No-Gate",type=integer,JSONPath=`.status.podsMissingGateCount`,description="Pods missing the readiness gate"
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type TargetBinding struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   TargetBindingSpec   `json:"spec"`
+	Status TargetBindingStatus `json:"status,omitempty"`
+}
+
+// TargetBindingList is a list of TargetBindings.
+// +kubebuilder:object:root=true
+type TargetBindingList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []TargetBinding `json:"items"`
+}
+
+// GateEnabled reports whether the binding holds pods back with its gate.
+func (b *TargetBinding) GateEnabled() bool {
+	return b.Spec.ReadinessGate == nil || *b.Spec.ReadinessGate
+}
+
+// DrainWaitEnabled reports whether leaving targets are drained before removal.
+func (b *TargetBinding) DrainWaitEnabled() bool {
+	return b.Spec.Drain.Wait == nil || *b.Spec.Drain.Wait
+}

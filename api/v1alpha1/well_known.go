@@ -1,0 +1,63 @@
+package v1alpha1
+
+// Labels and annotations zerodrop reads or writes.
+const (
+	// LabelInject on a Namespace, set to "enabled", asks the webhook to give
+	// pods that a TargetBinding selects their readiness gate at creation.
+	LabelInject = "zerodrop.dev/readiness-gate-inject"
+	// LabelInjectEnabled is the value of LabelInject that turns injection on.
+	LabelInjectEnabled = "enabled"
+
+	// GateConditionPrefix starts the readiness-gate condition type of every
+	// binding: GateConditionPrefix + binding name.
+	GateConditionPrefix = "target-health.zerodrop.dev/"
+
+	// FinalizerTargetBinding holds a TargetBinding until its targets are
+	// removed from every instance and its gates are released.
+	FinalizerTargetBinding = "zerodrop.dev/targets"
+)
+
+// GateConditionType returns the pod readiness-gate condition type of the
+// binding named name.
+func GateConditionType(name string) string { return GateConditionPrefix + name }
+
+// Condition types of TargetBinding and LoadBalancer. Each is True when all is
+// well ("positive polarity").
+const (
+	// ConditionReady: every desired target is healthy on every instance.
+	ConditionReady = "Ready"
+	// ConditionSynced: the last plan was applied to every instance.
+	ConditionSynced = "Synced"
+	// ConditionGateInjected: every selected pod carries the readiness gate.
+	ConditionGateInjected = "GateInjected"
+)
+
+// Condition reasons.
+const (
+	// ReasonAllHealthy: every desired target is healthy on every instance.
+	ReasonAllHealthy = "AllTargetsHealthy"
+	// ReasonTargetsPending: some targets are not yet healthy everywhere.
+	ReasonTargetsPending = "TargetsPending"
+	// ReasonNoTargets: the Service selects no pod with an IP.
+	ReasonNoTargets = "NoTargets"
+	// ReasonApplied: the plan was applied to every instance.
+	ReasonApplied = "Applied"
+	// ReasonInstanceUnreachable: at least one instance could not be reached.
+	ReasonInstanceUnreachable = "InstanceUnreachable"
+	// ReasonBackendMissing: the backend does not exist on an instance.
+	ReasonBackendMissing = "BackendMissing"
+	// ReasonServiceNotFound: the referenced Service does not exist.
+	ReasonServiceNotFound = "ServiceNotFound"
+	// ReasonPortNotFound: the Service has no such port.
+	ReasonPortNotFound = "PortNotFound"
+	// ReasonLoadBalancerNotFound: the referenced LoadBalancer does not exist.
+	ReasonLoadBalancerNotFound = "LoadBalancerNotFound"
+	// ReasonAllGated: every selected pod carries the gate.
+	ReasonAllGated = "AllPodsGated"
+	// ReasonPodsMissingGate: some selected pods lack the gate.
+	ReasonPodsMissingGate = "PodsMissingGate"
+	// ReasonGateDisabled: the binding runs as a plain endpoint sync.
+	ReasonGateDisabled = "GateDisabled"
+	// ReasonAllReachable: every LoadBalancer instance answered.
+	ReasonAllReachable = "AllInstancesReachable"
+)

@@ -1,0 +1,12 @@
+package cli
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+// subcommands lists every subcommand explicitly: no init-time registration.
+func subcommands(ctx context.Context) []*cobra.Command {
+	return []*cobra.Command{}
+}

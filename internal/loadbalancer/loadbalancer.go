@@ -1,0 +1,107 @@
+// Package loadbalancer defines what zerodrop needs from one load-balancer
+// instance: register targets with health-check settings, report each target's
+// state, drain a target and remove it. One package per provider implements it
+// (haproxy/), fake/ holds a hand-written fake for unit tests, and
+// conformance/ is the suite every real implementation must pass.
+//
+// The interface is per instance on purpose: an HAProxy pair (or more) is the
+// normal on-premises set-up, and zerodrop's guarantees hold only when every
+// instance agrees, so the reconciler fans out over instances itself.
+package loadbalancer
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"time"
+)
+
+// State is the state of one target on one load-balancer instance.
+type State string
+
+// Target states, from the load balancer's own point of view.
+const (
+	// StateAbsent: the instance does not know the target.
+	StateAbsent State = "Absent"
+	// StateInitial: registered, health checks have not yet passed "rise"
+	// times since registration; the instance sends it no client traffic.
+	StateInitial State = "Initial"
+	// StateHealthy: the instance sends it client traffic.
+	StateHealthy State = "Healthy"
+	// StateUnhealthy: it was healthy and has since failed "fall" checks.
+	StateUnhealthy State = "Unhealthy"
+	// StateDraining: no new requests, but sessions are still open.
+	StateDraining State = "Draining"
+	// StateDrained: no new requests and no open sessions; safe to remove.
+	StateDrained State = "Drained"
+	// StateMaintenance: administratively out of service (not draining).
+	StateMaintenance State = "Maintenance"
+)
+
+// Target is one pod endpoint in a backend. The address is the key: one IP:port
+// is one pod at a time.
+type Target struct {
+	// Address is the pod IP and port the load balancer sends requests to.
+	Address netip.AddrPort
+}
+
+// String returns the target's address.
+func (t Target) String() string { return t.Address.String() }
+
+// CheckSettings are the per-target health-check settings used at
+// registration. What is checked (HTTP method, path, expected status) belongs
+// to the backend's own configuration on the load balancer.
+type CheckSettings struct {
+	// Interval between two checks.
+	Interval time.Duration
+	// Rise is how many consecutive passing checks make a target healthy.
+	Rise int32
+	// Fall is how many consecutive failing checks make a target unhealthy.
+	Fall int32
+	// Port, when not zero, is checked instead of the target's own port.
+	Port int32
+}
+
+// TargetStatus is what an instance reports about one target.
+type TargetStatus struct {
+	Target
+	// State is the target's state on the instance.
+	State State
+	// Sessions is the number of sessions (in-flight requests or open
+	// connections) the instance currently has with the target.
+	Sessions int64
+}
+
+// BackendStatus is what an instance reports about one backend.
+type BackendStatus struct {
+	// Targets lists every target zerodrop manages in the backend.
+	Targets []TargetStatus
+	// Generation identifies the running load-balancer process; it changes
+	// when the instance is reloaded or restarted (dynamic targets are lost
+	// then). Empty when the provider cannot tell.
+	Generation string
+}
+
+// Instance knows how to manage the targets of one load-balancer instance.
+// Implementations batch the targets of one call into as few round trips as
+// they can and are safe for concurrent use.
+type Instance interface {
+	// Status reports the targets zerodrop manages in backend. A backend that
+	// does not exist on the instance is an error wrapping ErrNoBackend.
+	Status(ctx context.Context, backend string) (BackendStatus, error)
+	// Register adds the targets to backend with the given check settings and
+	// puts them in service; the load balancer's health checks decide when
+	// they receive traffic. Registering a target that is present (in any
+	// state, including draining) puts it back in service.
+	Register(ctx context.Context, backend string, check CheckSettings, targets ...Target) error
+	// Drain stops new requests to the targets; open sessions go on.
+	Drain(ctx context.Context, backend string, targets ...Target) error
+	// Remove takes the targets out of backend. Removing an absent target is
+	// not an error.
+	Remove(ctx context.Context, backend string, targets ...Target) error
+	// Close releases the instance's connections.
+	Close() error
+}
+
+// ErrNoBackend says the named backend does not exist on the instance.
+var ErrNoBackend = errors.New("backend not found")
