@@ -7,7 +7,6 @@ import (
 
 // TargetBindingSpec binds the pods behind one Service port to one backend on
 // a LoadBalancer.
-// +kubebuilder:validation:XValidation:rule="!has(self.healthCheck) || !has(self.healthCheck.timeoutSeconds) || self.healthCheck.timeoutSeconds < self.healthCheck.intervalSeconds",message="healthCheck.timeoutSeconds must be less than healthCheck.intervalSeconds"
 // +kubebuilder:validation:XValidation:rule="self.loadBalancerRef == oldSelf.loadBalancerRef && self.backend == oldSelf.backend",message="loadBalancerRef and backend are immutable: create a new TargetBinding instead"
 type TargetBindingSpec struct {
 	// ServiceRef names the Service (in the binding's namespace) whose pods
@@ -57,18 +56,17 @@ type ServiceReference struct {
 
 // HealthCheck are the settings targets are registered with. What is checked
 // (method, path, expected status) is the backend's own configuration.
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || duration(self.timeout) < duration(self.interval)",message="healthCheck.timeout must be less than healthCheck.interval"
+// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('100ms') && duration(self.interval) <= duration('5m')",message="healthCheck.interval must be between 100ms and 5m"
 type HealthCheck struct {
-	// IntervalSeconds between two checks of one target.
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=300
-	// +kubebuilder:default=2
+	// Interval between two checks of one target, as a duration ("2s",
+	// "500ms"; at least 100ms).
+	// +kubebuilder:default="2s"
 	// +optional
-	IntervalSeconds int32 `json:"intervalSeconds,omitempty"`
-	// TimeoutSeconds for one check; must be less than the interval.
-	// +kubebuilder:validation:Minimum=1
-	// +kubebuilder:validation:Maximum=120
+	Interval metav1.Duration `json:"interval,omitempty"`
+	// Timeout for one check; must be less than the interval.
 	// +optional
-	TimeoutSeconds *int32 `json:"timeoutSeconds,omitempty"`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 	// HealthyThreshold is how many passing checks make a target healthy.
 	// +kubebuilder:validation:Minimum=1
 	// +kubebuilder:validation:Maximum=10
@@ -89,15 +87,14 @@ type HealthCheck struct {
 }
 
 // Drain says how a target leaves service.
+// +kubebuilder:validation:XValidation:rule="duration(self.timeout) >= duration('0s') && duration(self.timeout) <= duration('1h')",message="drain.timeout must be between 0s and 1h"
 type Drain struct {
-	// TimeoutSeconds bounds how long a draining target may keep sessions
-	// open before it is removed anyway (like AWS's deregistration delay,
-	// but ended early as soon as the sessions reach zero).
-	// +kubebuilder:validation:Minimum=0
-	// +kubebuilder:validation:Maximum=3600
-	// +kubebuilder:default=30
+	// Timeout bounds how long a draining target may keep sessions open
+	// before it is removed anyway (like AWS's deregistration delay, but
+	// ended early as soon as the sessions reach zero).
+	// +kubebuilder:default="30s"
 	// +optional
-	TimeoutSeconds int32 `json:"timeoutSeconds,omitempty"`
+	Timeout metav1.Duration `json:"timeout,omitempty"`
 	// Wait turns drain-waiting on (default) or off. Off, a leaving target is
 	// removed at once, in-flight requests and all: a plain endpoint sync.
 	// +kubebuilder:default=true

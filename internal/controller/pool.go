@@ -1,0 +1,98 @@
+package controller
+
+import (
+	"fmt"
+	"sync"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+)
+
+// InstanceFactory knows how to connect to one instance of a load balancer of
+// the given provider.
+type InstanceFactory func(provider v1alpha1.Provider, inst v1alpha1.Instance) (loadbalancer.Instance, error)
+
+// NamedInstance is a connected load-balancer instance and its name.
+type NamedInstance struct {
+	// Name is the instance's name in the LoadBalancer's spec.
+	Name string
+	loadbalancer.Instance
+}
+
+// Pool keeps one connection per load-balancer instance, shared by every
+// binding that uses it, and notices when an instance's process changed
+// (reload or restart). It is safe for concurrent use.
+type Pool struct {
+	factory InstanceFactory
+
+	mu      sync.Mutex
+	entries map[string]*poolEntry
+}
+
+type poolEntry struct {
+	spec       v1alpha1.Instance
+	provider   v1alpha1.Provider
+	inst       loadbalancer.Instance
+	generation string
+}
+
+// NewPool returns an empty pool that connects through factory.
+func NewPool(factory InstanceFactory) *Pool {
+	return &Pool{factory: factory, entries: map[string]*poolEntry{}}
+}
+
+// Instances returns a connection to every instance of lb, reconnecting the
+// ones whose spec changed.
+func (p *Pool) Instances(lb *v1alpha1.LoadBalancer) ([]NamedInstance, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]NamedInstance, 0, len(lb.Spec.Instances))
+	for _, spec := range lb.Spec.Instances {
+		key := lb.Name + "/" + spec.Name
+		e := p.entries[key]
+		if e != nil && (e.spec != spec || e.provider != lb.Spec.Provider) {
+			_ = e.inst.Close()
+			delete(p.entries, key)
+			e = nil
+		}
+		if e == nil {
+			inst, err := p.factory(lb.Spec.Provider, spec)
+			if err != nil {
+				return nil, fmt.Errorf("connecting to instance %q of load balancer %q: %w", spec.Name, lb.Name, err)
+			}
+			e = &poolEntry{spec: spec, provider: lb.Spec.Provider, inst: inst}
+			p.entries[key] = e
+		}
+		out = append(out, NamedInstance{Name: spec.Name, Instance: e.inst})
+	}
+	return out, nil
+}
+
+// ObserveGeneration records the process generation an instance reported and
+// returns true the first time a change from a known generation is seen, so
+// that a restart is reported once however many bindings notice it.
+func (p *Pool) ObserveGeneration(lbName, instance, generation string) bool {
+	if generation == "" {
+		return false
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	e := p.entries[lbName+"/"+instance]
+	if e == nil {
+		return false
+	}
+	changed := e.generation != "" && e.generation != generation
+	e.generation = generation
+	return changed
+}
+
+// Close closes every connection.
+func (p *Pool) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for k, e := range p.entries {
+		_ = e.inst.Close()
+		delete(p.entries, k)
+	}
+	return nil
+}

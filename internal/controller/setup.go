@@ -1,0 +1,115 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+)
+
+// Field indexes on TargetBindings.
+const (
+	// IndexServiceRef indexes bindings by .spec.serviceRef.name.
+	IndexServiceRef = ".spec.serviceRef.name"
+	// IndexLoadBalancerRef indexes bindings by .spec.loadBalancerRef.
+	IndexLoadBalancerRef = ".spec.loadBalancerRef"
+)
+
+// SetupWithManager registers the reconciler, its indexes and its watches:
+// bindings themselves, the pods and Services they select, and the
+// LoadBalancers they use.
+func (r *TargetBindingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
+	r.drains = map[drainKey]time.Time{}
+	r.missing = map[types.NamespacedName]string{}
+	idx := mgr.GetFieldIndexer()
+	if err := idx.IndexField(ctx, &v1alpha1.TargetBinding{}, IndexServiceRef, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.TargetBinding).Spec.ServiceRef.Name}
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by service: %w", err)
+	}
+	if err := idx.IndexField(ctx, &v1alpha1.TargetBinding{}, IndexLoadBalancerRef, func(o client.Object) []string {
+		return []string{o.(*v1alpha1.TargetBinding).Spec.LoadBalancerRef}
+	}); err != nil {
+		return fmt.Errorf("indexing bindings by load balancer: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&v1alpha1.TargetBinding{}).
+		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.bindingsForPod)).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.bindingsByIndex(IndexServiceRef, true))).
+		Watches(&v1alpha1.LoadBalancer{}, handler.EnqueueRequestsFromMapFunc(r.bindingsByIndex(IndexLoadBalancerRef, false))).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
+		Complete(r)
+}
+
+// bindingsForPod maps a pod to the bindings whose Service selects it or
+// whose gate it carries.
+func (r *TargetBindingReconciler) bindingsForPod(ctx context.Context, o client.Object) []reconcile.Request {
+	pod := o.(*corev1.Pod)
+	var list v1alpha1.TargetBindingList
+	if err := r.List(ctx, &list, client.InNamespace(pod.Namespace)); err != nil {
+		log.FromContext(ctx).Error(err, "listing bindings for pod", "pod", pod.Name)
+		return nil
+	}
+	var out []reconcile.Request
+	for i := range list.Items {
+		b := &list.Items[i]
+		if HasReadinessGate(pod, corev1.PodConditionType(v1alpha1.GateConditionType(b.Name))) || r.selects(ctx, b, pod) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
+		}
+	}
+	return out
+}
+
+// selects reports whether the binding's Service selects the pod.
+func (r *TargetBindingReconciler) selects(ctx context.Context, b *v1alpha1.TargetBinding, pod *corev1.Pod) bool {
+	svc := &corev1.Service{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
+		return false
+	}
+	return len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels))
+}
+
+// bindingsByIndex maps an object to the bindings that name it in field.
+func (r *TargetBindingReconciler) bindingsByIndex(field string, namespaced bool) handler.MapFunc {
+	return func(ctx context.Context, o client.Object) []reconcile.Request {
+		opts := []client.ListOption{client.MatchingFields{field: o.GetName()}}
+		if namespaced {
+			opts = append(opts, client.InNamespace(o.GetNamespace()))
+		}
+		var list v1alpha1.TargetBindingList
+		if err := r.List(ctx, &list, opts...); err != nil {
+			log.FromContext(ctx).Error(err, "listing bindings by index", "field", field)
+			return nil
+		}
+		out := make([]reconcile.Request, 0, len(list.Items))
+		for _, b := range list.Items {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
+		}
+		return out
+	}
+}
+
+// GateBindingName returns the binding name of a zerodrop gate condition
+// type, or false for any other condition type.
+func GateBindingName(conditionType string) (string, bool) {
+	return strings.CutPrefix(conditionType, v1alpha1.GateConditionPrefix)
+}
+
+// TargetState is one pod's target as the drain endpoint reports it.
+type TargetState struct {
+	Instance string
+	Address  netip.AddrPort
+}

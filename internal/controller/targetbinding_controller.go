@@ -1,0 +1,570 @@
+// Package controller holds zerodrop's reconcilers. The TargetBinding
+// reconciler keeps each bound pod's target registered on every instance of
+// the binding's load balancer, sets the pod's readiness gate True once every
+// instance reports the target healthy, and drains then removes targets whose
+// pods leave. Decisions are pure functions (plan.go, desired.go, gate.go);
+// the reconciler only reads, decides and applies.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+)
+
+// Event reasons the TargetBinding reconciler records.
+const (
+	EventGateTrue          = "ReadinessGateTrue"
+	EventPodsMissingGate   = "PodsMissingGate"
+	EventInstanceRestarted = "InstanceRestarted"
+	EventDrainTimeout      = "DrainTimeout"
+	EventBackendError      = "BackendError"
+	EventTargetsReleased   = "TargetsReleased"
+)
+
+// EventRecorder knows how to record an event about an object (the
+// events.k8s.io recorder of client-go and controller-runtime).
+type EventRecorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// TargetBindingReconciler reconciles TargetBindings.
+type TargetBindingReconciler struct {
+	client.Client
+	// Pool connects to load-balancer instances.
+	Pool *Pool
+	// Recorder records events on bindings and pods.
+	Recorder EventRecorder
+	// Metrics are the controller's collectors.
+	Metrics *Metrics
+	// PollInterval is how soon a binding is looked at again while some of
+	// its targets are on their way in or out: it bounds gate latency.
+	PollInterval time.Duration
+	// ResyncInterval is how soon a settled binding is looked at again, to
+	// notice load-balancer restarts.
+	ResyncInterval time.Duration
+	// Now returns the current time; tests may replace it.
+	Now func() time.Time
+
+	mu sync.Mutex
+	// drains holds when this controller started draining each target.
+	drains map[drainKey]time.Time
+	// missing remembers the last PodsMissingGate set per binding, so the
+	// event fires when it changes, not on every pass.
+	missing map[types.NamespacedName]string
+}
+
+// drainKey names one target on one instance of one backend.
+type drainKey struct {
+	lb, instance, backend string
+	addr                  netip.AddrPort
+}
+
+// +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings/finalizers,verbs=update
+// +kubebuilder:rbac:groups=zerodrop.dev,resources=loadbalancers,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
+// +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
+// +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// Reconcile brings one binding's targets, gates and status up to date. It
+// reads like its table of contents: fetch, finalize or hold the finalizer,
+// then the sync steps in order, and one status patch at the end.
+func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	b := &v1alpha1.TargetBinding{}
+	if err := r.Get(ctx, req.NamespacedName, b); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	if !b.DeletionTimestamp.IsZero() {
+		return r.finalize(ctx, b)
+	}
+	if controllerutil.AddFinalizer(b, v1alpha1.FinalizerTargetBinding) {
+		if err := r.Update(ctx, b); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding finalizer: %w", err)
+		}
+	}
+
+	s := &syncState{binding: b, now: r.now()}
+	orig := b.Status.DeepCopy()
+	steps := []func(context.Context, *syncState) error{
+		r.resolveService,      // the Service and its port
+		r.resolveLoadBalancer, // the LoadBalancer and a connection per instance
+		r.listPods,            // selected pods, and the desired targets
+		r.observeInstances,    // what every instance reports
+		r.applyPlans,          // register, drain, remove on every instance
+		r.setGates,            // gates True where every instance says healthy
+		r.reportMissingGates,  // pods created without the gate
+	}
+	var err error
+	for _, step := range steps {
+		if err = step(ctx, s); err != nil {
+			break
+		}
+	}
+	r.summarize(s, err)
+	if perr := r.patchStatus(ctx, b, orig); perr != nil {
+		return ctrl.Result{}, perr
+	}
+	var stop *stopError
+	if err != nil && !errors.As(err, &stop) {
+		return ctrl.Result{}, err
+	}
+	return ctrl.Result{RequeueAfter: r.requeueAfter(s)}, nil
+}
+
+// stopError ends a pass early for a reason already written into the
+// binding's conditions; the pass is retried when a watched object changes
+// or after the resync interval, not with backoff.
+type stopError struct{ reason, message string }
+
+func (e *stopError) Error() string { return e.message }
+
+// syncState is what one pass learns, step by step.
+type syncState struct {
+	binding *v1alpha1.TargetBinding
+	now     time.Time
+
+	svcPort   *corev1.ServicePort
+	selector  labels.Selector
+	lb        *v1alpha1.LoadBalancer
+	instances []NamedInstance
+
+	// selected are the pods the Service selects; others are the rest of the
+	// namespace's pods that carry this binding's gate.
+	selected, others []*corev1.Pod
+	// desired maps each desired target to its pod.
+	desired map[netip.AddrPort]*corev1.Pod
+
+	// observed is each instance's report, by instance name.
+	observed map[string]loadbalancer.BackendStatus
+	// healthyAt is when this pass first found a target healthy everywhere.
+	healthyAt map[netip.AddrPort]time.Time
+	// pending is set when targets are still on their way in or out.
+	pending bool
+	// unreachable counts instances that failed this pass.
+	unreachable []string
+}
+
+// resolveService finds the binding's Service and port.
+func (r *TargetBindingReconciler) resolveService(ctx context.Context, s *syncState) error {
+	b := s.binding
+	svc := &corev1.Service{}
+	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &stopError{v1alpha1.ReasonServiceNotFound, fmt.Sprintf("service %q not found", b.Spec.ServiceRef.Name)}
+		}
+		return fmt.Errorf("getting service %q: %w", b.Spec.ServiceRef.Name, err)
+	}
+	sp, err := ResolveServicePort(svc, b.Spec.ServiceRef.Port)
+	if err != nil {
+		return &stopError{v1alpha1.ReasonPortNotFound, err.Error()}
+	}
+	s.svcPort = sp
+	s.selector = labels.Nothing()
+	if len(svc.Spec.Selector) > 0 {
+		s.selector = labels.SelectorFromSet(svc.Spec.Selector)
+	}
+	return nil
+}
+
+// resolveLoadBalancer finds the LoadBalancer and connects to its instances.
+func (r *TargetBindingReconciler) resolveLoadBalancer(ctx context.Context, s *syncState) error {
+	lb := &v1alpha1.LoadBalancer{}
+	if err := r.Get(ctx, types.NamespacedName{Name: s.binding.Spec.LoadBalancerRef}, lb); err != nil {
+		if apierrors.IsNotFound(err) {
+			return &stopError{v1alpha1.ReasonLoadBalancerNotFound, fmt.Sprintf("load balancer %q not found", s.binding.Spec.LoadBalancerRef)}
+		}
+		return fmt.Errorf("getting load balancer %q: %w", s.binding.Spec.LoadBalancerRef, err)
+	}
+	insts, err := r.Pool.Instances(lb)
+	if err != nil {
+		return &stopError{v1alpha1.ReasonInstanceUnreachable, err.Error()}
+	}
+	s.lb, s.instances = lb, insts
+	return nil
+}
+
+// listPods lists the namespace's pods, splits them into those the Service
+// selects and the others carrying this binding's gate, and computes the
+// desired targets.
+func (r *TargetBindingReconciler) listPods(ctx context.Context, s *syncState) error {
+	var pods corev1.PodList
+	if err := r.List(ctx, &pods, client.InNamespace(s.binding.Namespace)); err != nil {
+		return fmt.Errorf("listing pods: %w", err)
+	}
+	gate := corev1.PodConditionType(v1alpha1.GateConditionType(s.binding.Name))
+	s.desired = map[netip.AddrPort]*corev1.Pod{}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		if !s.selector.Matches(labels.Set(pod.Labels)) {
+			if HasReadinessGate(pod, gate) {
+				s.others = append(s.others, pod)
+			}
+			continue
+		}
+		s.selected = append(s.selected, pod)
+		if !WantsTarget(pod, s.binding.GateEnabled()) {
+			continue
+		}
+		if addr, ok := PodAddress(pod, s.svcPort); ok {
+			s.desired[addr] = pod
+		}
+	}
+	return nil
+}
+
+// observeInstances asks every instance for the backend's targets. An
+// instance that fails is recorded and skipped: the gate waits for it, and
+// the other instances are still served.
+func (r *TargetBindingReconciler) observeInstances(ctx context.Context, s *syncState) error {
+	s.observed = map[string]loadbalancer.BackendStatus{}
+	for _, inst := range s.instances {
+		st, err := inst.Status(ctx, s.binding.Spec.Backend)
+		if err != nil {
+			r.instanceFailed(ctx, s, inst.Name, "status", err)
+			continue
+		}
+		if r.Pool.ObserveGeneration(s.lb.Name, inst.Name, st.Generation) {
+			r.Metrics.InstanceRestart.WithLabelValues(s.lb.Name, inst.Name).Inc()
+			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventInstanceRestarted, "Sync",
+				"instance %s of load balancer %s restarted or reloaded; re-registering targets", inst.Name, s.lb.Name)
+		}
+		s.observed[inst.Name] = st
+	}
+	return nil
+}
+
+// instanceFailed records a failed call to an instance.
+func (r *TargetBindingReconciler) instanceFailed(ctx context.Context, s *syncState, inst, op string, err error) {
+	log.FromContext(ctx).Error(err, "load-balancer call failed", "instance", inst, "operation", op)
+	r.Metrics.BackendErrors.WithLabelValues(s.lb.Name, inst, op).Inc()
+	s.unreachable = append(s.unreachable, fmt.Sprintf("%s: %s: %v", inst, op, err))
+	s.pending = true
+}
+
+// applyPlans plans and applies each instance's changes.
+func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) error {
+	want := make(map[netip.AddrPort]bool, len(s.desired))
+	for a := range s.desired {
+		want[a] = true
+	}
+	check := checkSettings(s.binding)
+	policy := DrainPolicy{Wait: s.binding.DrainWaitEnabled(), Timeout: s.binding.Spec.Drain.Timeout.Duration}
+	for _, inst := range s.instances {
+		st, ok := s.observed[inst.Name]
+		if !ok {
+			continue
+		}
+		p := PlanInstance(want, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
+		if !p.Empty() {
+			s.pending = true
+			log.FromContext(ctx).V(1).Info("applying plan", "instance", inst.Name,
+				"register", len(p.Register), "drain", len(p.Drain), "remove", len(p.Remove))
+		}
+		r.apply(ctx, s, inst, p, check)
+		if hasLeaving(st.Targets, want) {
+			s.pending = true
+		}
+	}
+	return nil
+}
+
+// apply carries one instance's plan out and keeps the drain bookkeeping.
+func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst NamedInstance, p Plan, check loadbalancer.CheckSettings) {
+	backend := s.binding.Spec.Backend
+	if len(p.Register) > 0 {
+		if err := inst.Register(ctx, backend, check, p.Register...); err != nil {
+			r.instanceFailed(ctx, s, inst.Name, "register", err)
+		} else {
+			r.forgetDrains(s, inst.Name, p.Register)
+		}
+	}
+	if len(p.Drain) > 0 {
+		if err := inst.Drain(ctx, backend, p.Drain...); err != nil {
+			r.instanceFailed(ctx, s, inst.Name, "drain", err)
+		} else {
+			r.startDrains(s, inst.Name, p.Drain)
+		}
+	}
+	if len(p.Remove) > 0 {
+		if err := inst.Remove(ctx, backend, p.Remove...); err != nil {
+			r.instanceFailed(ctx, s, inst.Name, "remove", err)
+			return
+		}
+		timedOut := map[netip.AddrPort]bool{}
+		for _, t := range p.TimedOut {
+			timedOut[t.Address] = true
+			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventDrainTimeout, "Drain",
+				"target %s on instance %s still had sessions after %s; removed anyway", t, inst.Name, s.binding.Spec.Drain.Timeout.Duration)
+		}
+		r.finishDrains(s, inst.Name, p.Remove, timedOut)
+	}
+}
+
+// setGates sets the gate True on every gated pod whose target every
+// instance reports healthy, and on gated pods the binding no longer selects
+// or no longer gates (nothing stays stuck). Once True a gate stays True for
+// the pod's life: see docs/architecture.md, "Gate semantics".
+func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) error {
+	gate := v1alpha1.GateConditionType(s.binding.Name)
+	healthy := HealthyEverywhere(s.instances, s.observed)
+	s.healthyAt = map[netip.AddrPort]time.Time{}
+	for addr := range healthy {
+		s.healthyAt[addr] = s.now
+	}
+	var due []*corev1.Pod
+	for addr, pod := range s.desired {
+		if healthy[addr] && GateDue(pod, gate) {
+			due = append(due, pod)
+		}
+	}
+	for _, pod := range s.others {
+		if GateDue(pod, gate) {
+			due = append(due, pod)
+		}
+	}
+	if !s.binding.GateEnabled() {
+		for _, pod := range s.selected {
+			if GateDue(pod, gate) {
+				due = append(due, pod)
+			}
+		}
+	}
+	for _, pod := range due {
+		if err := r.setGateTrue(ctx, pod, gate, "TargetHealthy"); err != nil {
+			return err
+		}
+		r.Metrics.GateLatency.WithLabelValues(GateFromPodCreated).Observe(r.now().Sub(pod.CreationTimestamp.Time).Seconds())
+		r.Metrics.GateLatency.WithLabelValues(GateFromLBHealthy).Observe(r.now().Sub(s.now).Seconds())
+		r.Recorder.Eventf(pod, s.binding, corev1.EventTypeNormal, EventGateTrue, "SetGate",
+			"every instance of load balancer %s reports the target healthy", s.binding.Spec.LoadBalancerRef)
+	}
+	return nil
+}
+
+// setGateTrue patches one pod's gate condition True. A strategic merge
+// patch on the status subresource touches only this condition, so the
+// kubelet's own conditions are never overwritten.
+func (r *TargetBindingReconciler) setGateTrue(ctx context.Context, pod *corev1.Pod, gate, reason string) error {
+	patch := fmt.Sprintf(`{"status":{"conditions":[{"type":%q,"status":"True","reason":%q,"lastTransitionTime":%q}]}}`,
+		gate, reason, r.now().UTC().Format(time.RFC3339))
+	err := r.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
+	if err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("setting gate on pod %s: %w", pod.Name, err)
+	}
+	log.FromContext(ctx).V(1).Info("gate set", "pod", pod.Name, "reason", reason)
+	return nil
+}
+
+// reportMissingGates lists selected pods that lack the gate, and records an
+// event when that list changes.
+func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncState) error {
+	b := s.binding
+	b.Status.PodsMissingGate = nil
+	if b.GateEnabled() {
+		gate := corev1.PodConditionType(v1alpha1.GateConditionType(b.Name))
+		for _, pod := range s.selected {
+			if pod.DeletionTimestamp == nil && !HasReadinessGate(pod, gate) {
+				b.Status.PodsMissingGate = append(b.Status.PodsMissingGate, v1alpha1.PodReference{Name: pod.Name})
+			}
+		}
+	}
+	b.Status.PodsMissingGateCount = int32(len(b.Status.PodsMissingGate))
+	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(b.Status.PodsMissingGate)))
+	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
+	names := fmt.Sprint(b.Status.PodsMissingGate)
+	r.mu.Lock()
+	changed := r.missing[key] != names
+	r.missing[key] = names
+	r.mu.Unlock()
+	if changed && len(b.Status.PodsMissingGate) > 0 {
+		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, EventPodsMissingGate, "Sync",
+			"%d selected pods lack readiness gate %s (created before the binding or while the webhook was down); roll the workload to add it",
+			len(b.Status.PodsMissingGate), v1alpha1.GateConditionType(b.Name))
+	}
+	return nil
+}
+
+// summarize writes counts and conditions from what the pass learnt.
+func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
+	b := s.binding
+	b.Status.ObservedGeneration = b.Generation
+	gen := b.Generation
+	var stop *stopError
+	switch {
+	case errors.As(err, &stop):
+		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionFalse, stop.reason, stop.message, gen)
+		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, stop.reason, stop.message, gen)
+		return
+	case err != nil:
+		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionFalse, "Error", err.Error(), gen)
+		return
+	}
+	c := CountTargets(s.desired, s.instances, s.observed)
+	b.Status.Targets = c
+	for state, n := range map[string]int32{"desired": c.Desired, "healthy": c.Healthy, "initial": c.Initial, "unhealthy": c.Unhealthy, "draining": c.Draining} {
+		r.Metrics.Targets.WithLabelValues(b.Namespace, b.Name, state).Set(float64(n))
+	}
+	if len(s.unreachable) > 0 {
+		msg := fmt.Sprint(s.unreachable)
+		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionFalse, v1alpha1.ReasonInstanceUnreachable, msg, gen)
+	} else {
+		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonApplied, "plan applied to every instance", gen)
+	}
+	switch {
+	case c.Desired == 0:
+		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNoTargets, "the service selects no pod with an IP", gen)
+	case c.Healthy == c.Desired && len(s.unreachable) == 0:
+		setCond(b, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAllHealthy, fmt.Sprintf("%d targets healthy on %d instances", c.Healthy, len(s.instances)), gen)
+	default:
+		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTargetsPending, fmt.Sprintf("%d of %d targets healthy on every instance", c.Healthy, c.Desired), gen)
+	}
+	switch {
+	case !b.GateEnabled():
+		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionFalse, v1alpha1.ReasonGateDisabled, "readiness gate disabled: plain endpoint sync", gen)
+	case len(b.Status.PodsMissingGate) > 0:
+		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionFalse, v1alpha1.ReasonPodsMissingGate, fmt.Sprintf("%d selected pods lack the readiness gate", len(b.Status.PodsMissingGate)), gen)
+	default:
+		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionTrue, v1alpha1.ReasonAllGated, "every selected pod carries the readiness gate", gen)
+	}
+}
+
+func setCond(b *v1alpha1.TargetBinding, t string, st metav1.ConditionStatus, reason, msg string, gen int64) {
+	meta.SetStatusCondition(&b.Status.Conditions, metav1.Condition{Type: t, Status: st, Reason: reason, Message: msg, ObservedGeneration: gen})
+}
+
+// patchStatus writes the status if the pass changed it.
+func (r *TargetBindingReconciler) patchStatus(ctx context.Context, b *v1alpha1.TargetBinding, orig *v1alpha1.TargetBindingStatus) error {
+	if equality.Semantic.DeepEqual(orig, &b.Status) {
+		return nil
+	}
+	base := b.DeepCopy()
+	base.Status = *orig
+	if err := r.Status().Patch(ctx, b, client.MergeFrom(base)); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("patching status: %w", err)
+	}
+	return nil
+}
+
+// requeueAfter is soon while anything is on its way, later when settled.
+func (r *TargetBindingReconciler) requeueAfter(s *syncState) time.Duration {
+	if s.pending {
+		return r.PollInterval
+	}
+	for addr := range s.desired {
+		if _, ok := s.healthyAt[addr]; !ok {
+			return r.PollInterval
+		}
+	}
+	return r.ResyncInterval
+}
+
+func (r *TargetBindingReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// drainStarts returns the drain start times of one instance's targets.
+func (r *TargetBindingReconciler) drainStarts(s *syncState, inst string) map[netip.AddrPort]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[netip.AddrPort]time.Time{}
+	for k, t := range r.drains {
+		if k.lb == s.lb.Name && k.instance == inst && k.backend == s.binding.Spec.Backend {
+			out[k.addr] = t
+		}
+	}
+	// A target found draining without a record (controller restarted)
+	// counts from now.
+	for _, ts := range s.observed[inst].Targets {
+		if _, ok := out[ts.Address]; !ok && ts.State == loadbalancer.StateDraining {
+			k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, ts.Address}
+			r.drains[k] = s.now
+			out[ts.Address] = s.now
+		}
+	}
+	return out
+}
+
+func (r *TargetBindingReconciler) startDrains(s *syncState, inst string, ts []loadbalancer.Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range ts {
+		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address}
+		if _, ok := r.drains[k]; !ok {
+			r.drains[k] = s.now
+		}
+	}
+}
+
+func (r *TargetBindingReconciler) forgetDrains(s *syncState, inst string, ts []loadbalancer.Target) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range ts {
+		delete(r.drains, drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address})
+	}
+}
+
+func (r *TargetBindingReconciler) finishDrains(s *syncState, inst string, ts []loadbalancer.Target, timedOut map[netip.AddrPort]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, t := range ts {
+		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address}
+		if start, ok := r.drains[k]; ok {
+			outcome := "drained"
+			if timedOut[t.Address] {
+				outcome = "timeout"
+			}
+			r.Metrics.DrainDuration.WithLabelValues(outcome).Observe(s.now.Sub(start).Seconds())
+			delete(r.drains, k)
+		}
+	}
+}
+
+// checkSettings turns the binding's health-check spec into the backend's.
+func checkSettings(b *v1alpha1.TargetBinding) loadbalancer.CheckSettings {
+	hc := b.Spec.HealthCheck
+	cs := loadbalancer.CheckSettings{
+		Interval: max(hc.Interval.Duration, 100*time.Millisecond),
+		Rise:     max(hc.HealthyThreshold, 1),
+		Fall:     max(hc.UnhealthyThreshold, 1),
+	}
+	if hc.Port != nil {
+		cs.Port = *hc.Port
+	}
+	return cs
+}
+
+// hasLeaving reports whether an instance still has targets that are not
+// desired (on their way out).
+func hasLeaving(observed []loadbalancer.TargetStatus, want map[netip.AddrPort]bool) bool {
+	for _, ts := range observed {
+		if !want[ts.Address] && ts.State != loadbalancer.StateAbsent {
+			return true
+		}
+	}
+	return false
+}

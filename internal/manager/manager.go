@@ -1,0 +1,131 @@
+// Package manager assembles zerodrop's controller process: the
+// controller-runtime manager with its scheme, leader election, health and
+// readiness endpoints, metrics, the pod webhook and the reconcilers. The
+// controller subcommand and the integration tests both build it here, so
+// tests run the same wiring users do.
+package manager
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/webhook"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/controller"
+	zdwebhook "github.com/zerodrop/zerodrop/internal/webhook"
+)
+
+// LeaderElectionID names the controller's leader-election lease.
+const LeaderElectionID = "controller.zerodrop.dev"
+
+// Options configure the controller process.
+type Options struct {
+	// MetricsAddr serves Prometheus metrics ("0" turns them off).
+	MetricsAddr string
+	// ProbeAddr serves /healthz and /readyz ("0" turns them off).
+	ProbeAddr string
+	// LeaderElection turns leader election on; LeaderElectionNamespace
+	// holds its lease.
+	LeaderElection          bool
+	LeaderElectionNamespace string
+	// WebhookHost, WebhookPort and WebhookCertDir say where the webhook
+	// listens and where its tls.crt and tls.key are.
+	WebhookHost    string
+	WebhookPort    int
+	WebhookCertDir string
+	// PollInterval bounds gate latency; ResyncInterval is how often a
+	// settled binding is checked for load-balancer restarts.
+	PollInterval   time.Duration
+	ResyncInterval time.Duration
+	// Instances connects to load-balancer instances.
+	Instances controller.InstanceFactory
+	// Registerer receives the controller's metrics; nil means
+	// controller-runtime's registry, served on MetricsAddr.
+	Registerer prometheus.Registerer
+}
+
+// Scheme returns the scheme with Kubernetes' and zerodrop's types.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("adding client-go types: %w", err)
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, fmt.Errorf("adding zerodrop types: %w", err)
+	}
+	return s, nil
+}
+
+// New builds the manager with everything registered; start it with Start.
+func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme,
+		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:  o.ProbeAddr,
+		LeaderElection:          o.LeaderElection,
+		LeaderElectionID:        LeaderElectionID,
+		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		WebhookServer: webhook.NewServer(webhook.Options{
+			Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
+		}),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	reg := o.Registerer
+	if reg == nil {
+		reg = ctrlmetricsRegistry()
+	}
+	metrics, err := controller.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering metrics: %w", err)
+	}
+	pool := controller.NewPool(o.Instances)
+	r := &controller.TargetBindingReconciler{
+		Client:         mgr.GetClient(),
+		Pool:           pool,
+		Recorder:       mgr.GetEventRecorder("zerodrop"),
+		Metrics:        metrics,
+		PollInterval:   o.PollInterval,
+		ResyncInterval: o.ResyncInterval,
+	}
+	if err := r.SetupWithManager(ctx, mgr); err != nil {
+		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)
+	}
+	mgr.GetWebhookServer().Register(zdwebhook.PodMutatePath, &webhook.Admission{Handler: &zdwebhook.PodMutator{
+		Reader:  mgr.GetAPIReader(),
+		Decoder: admission.NewDecoder(scheme),
+	}})
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return nil, fmt.Errorf("adding healthz check: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
+		return nil, fmt.Errorf("adding readyz check: %w", err)
+	}
+	if err := mgr.Add(closer{pool}); err != nil {
+		return nil, fmt.Errorf("adding pool closer: %w", err)
+	}
+	return mgr, nil
+}
+
+// closer closes the instance pool when the manager stops.
+type closer struct{ pool *controller.Pool }
+
+func (c closer) Start(ctx context.Context) error {
+	<-ctx.Done()
+	return c.pool.Close()
+}

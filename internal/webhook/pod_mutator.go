@@ -1,0 +1,116 @@
+// Package webhook holds zerodrop's pod mutating webhook: at creation it gives
+// a pod that a TargetBinding selects the binding's readiness gate, so the pod
+// becomes Ready only once every load-balancer instance sends it traffic.
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+)
+
+// PodMutator injects readiness gates into pods at creation.
+type PodMutator struct {
+	// Reader reads bindings, Services and Namespaces. Use an uncached
+	// reader: a pod created right after its binding must still get the gate.
+	Reader client.Reader
+	// Decoder decodes admission requests.
+	Decoder admission.Decoder
+}
+
+// Handle gives the pod the gate of every gate-enabled binding whose Service
+// selects it, in namespaces labelled for injection. It never denies: a
+// problem is logged and the pod is admitted unchanged (the binding's status
+// then reports it as missing its gate).
+func (m *PodMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+	pod := &corev1.Pod{}
+	if err := m.Decoder.Decode(req, pod); err != nil {
+		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod: %w", err))
+	}
+	ns := req.Namespace
+	if ns == "" {
+		ns = pod.Namespace
+	}
+	logger := log.FromContext(ctx).WithValues("namespace", ns, "pod", podName(pod))
+	gates, err := m.gatesFor(ctx, ns, pod)
+	if err != nil {
+		logger.Error(err, "finding bindings for pod; admitting it without gates")
+		return admission.Allowed("zerodrop could not read bindings")
+	}
+	if !AddReadinessGates(pod, gates) {
+		return admission.Allowed("no zerodrop binding selects this pod")
+	}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding pod: %w", err))
+	}
+	logger.V(1).Info("readiness gates injected", "gates", gates)
+	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+}
+
+// gatesFor returns the gate condition types the pod should carry.
+func (m *PodMutator) gatesFor(ctx context.Context, ns string, pod *corev1.Pod) ([]string, error) {
+	nsObj := &corev1.Namespace{}
+	if err := m.Reader.Get(ctx, types.NamespacedName{Name: ns}, nsObj); err != nil {
+		return nil, fmt.Errorf("getting namespace %q: %w", ns, err)
+	}
+	if nsObj.Labels[v1alpha1.LabelInject] != v1alpha1.LabelInjectEnabled {
+		return nil, nil
+	}
+	var bindings v1alpha1.TargetBindingList
+	if err := m.Reader.List(ctx, &bindings, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing bindings: %w", err)
+	}
+	var gates []string
+	for i := range bindings.Items {
+		b := &bindings.Items[i]
+		if !b.GateEnabled() || !b.DeletionTimestamp.IsZero() {
+			continue
+		}
+		svc := &corev1.Service{}
+		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
+			continue // no Service yet: nothing selects the pod
+		}
+		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+			gates = append(gates, v1alpha1.GateConditionType(b.Name))
+		}
+	}
+	return gates, nil
+}
+
+// AddReadinessGates adds the gates the pod lacks and reports whether it
+// added any.
+func AddReadinessGates(pod *corev1.Pod, gates []string) bool {
+	added := false
+	for _, g := range gates {
+		have := false
+		for _, rg := range pod.Spec.ReadinessGates {
+			if string(rg.ConditionType) == g {
+				have = true
+				break
+			}
+		}
+		if !have {
+			pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(g)})
+			added = true
+		}
+	}
+	return added
+}
+
+func podName(pod *corev1.Pod) string {
+	if pod.Name != "" {
+		return pod.Name
+	}
+	return pod.GenerateName + "*"
+}
