@@ -1,6 +1,8 @@
 package v1alpha1
 
 import (
+	"time"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 )
@@ -56,14 +58,14 @@ type ServiceReference struct {
 
 // HealthCheck are the settings targets are registered with. What is checked
 // (method, path, expected status) is the backend's own configuration.
-// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || duration(self.timeout) < duration(self.interval)",message="healthCheck.timeout must be less than healthCheck.interval"
-// +kubebuilder:validation:XValidation:rule="duration(self.interval) >= duration('100ms') && duration(self.interval) <= duration('5m')",message="healthCheck.interval must be between 100ms and 5m"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || !has(self.interval) || duration(self.timeout) < duration(self.interval)",message="healthCheck.timeout must be less than healthCheck.interval"
+// +kubebuilder:validation:XValidation:rule="!has(self.interval) || (duration(self.interval) >= duration('100ms') && duration(self.interval) <= duration('5m'))",message="healthCheck.interval must be between 100ms and 5m"
 type HealthCheck struct {
 	// Interval between two checks of one target, as a duration ("2s",
 	// "500ms"; at least 100ms).
 	// +kubebuilder:default="2s"
 	// +optional
-	Interval metav1.Duration `json:"interval,omitempty"`
+	Interval *metav1.Duration `json:"interval,omitempty"`
 	// Timeout for one check; must be less than the interval.
 	// +optional
 	Timeout *metav1.Duration `json:"timeout,omitempty"`
@@ -87,14 +89,14 @@ type HealthCheck struct {
 }
 
 // Drain says how a target leaves service.
-// +kubebuilder:validation:XValidation:rule="duration(self.timeout) >= duration('0s') && duration(self.timeout) <= duration('1h')",message="drain.timeout must be between 0s and 1h"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeout) || (duration(self.timeout) >= duration('0s') && duration(self.timeout) <= duration('1h'))",message="drain.timeout must be between 0s and 1h"
 type Drain struct {
 	// Timeout bounds how long a draining target may keep sessions open
 	// before it is removed anyway (like AWS's deregistration delay, but
 	// ended early as soon as the sessions reach zero).
 	// +kubebuilder:default="30s"
 	// +optional
-	Timeout metav1.Duration `json:"timeout,omitempty"`
+	Timeout *metav1.Duration `json:"timeout,omitempty"`
 	// Wait turns drain-waiting on (default) or off. Off, a leaving target is
 	// removed at once, in-flight requests and all: a plain endpoint sync.
 	// +kubebuilder:default=true
@@ -186,4 +188,45 @@ func (b *TargetBinding) GateEnabled() bool {
 // DrainWaitEnabled reports whether leaving targets are drained before removal.
 func (b *TargetBinding) DrainWaitEnabled() bool {
 	return b.Spec.Drain.Wait == nil || *b.Spec.Drain.Wait
+}
+
+// Defaults the API server applies; the accessors below fall back to them for
+// objects that did not go through the API server (unit tests, files).
+const (
+	DefaultCheckInterval      = 2 * time.Second
+	DefaultHealthyThreshold   = 2
+	DefaultUnhealthyThreshold = 2
+	DefaultDrainTimeout       = 30 * time.Second
+)
+
+// CheckInterval returns the health-check interval.
+func (b *TargetBinding) CheckInterval() time.Duration {
+	if i := b.Spec.HealthCheck.Interval; i != nil {
+		return i.Duration
+	}
+	return DefaultCheckInterval
+}
+
+// HealthyThreshold returns how many passing checks make a target healthy.
+func (b *TargetBinding) HealthyThreshold() int32 {
+	if n := b.Spec.HealthCheck.HealthyThreshold; n > 0 {
+		return n
+	}
+	return DefaultHealthyThreshold
+}
+
+// UnhealthyThreshold returns how many failing checks make a target unhealthy.
+func (b *TargetBinding) UnhealthyThreshold() int32 {
+	if n := b.Spec.HealthCheck.UnhealthyThreshold; n > 0 {
+		return n
+	}
+	return DefaultUnhealthyThreshold
+}
+
+// DrainTimeout returns how long a draining target may keep sessions open.
+func (b *TargetBinding) DrainTimeout() time.Duration {
+	if d := b.Spec.Drain.Timeout; d != nil {
+		return d.Duration
+	}
+	return DefaultDrainTimeout
 }

@@ -48,7 +48,7 @@ func (r *TargetBindingReconciler) finalize(ctx context.Context, b *v1alpha1.Targ
 	}
 	if s.pending {
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, EventBackendError, "Finalize",
-			"gave up removing targets after %s: %v", finalizeGiveUp+b.Spec.Drain.Timeout.Duration, s.unreachable)
+			"gave up removing targets after %s: %v", finalizeGiveUp+b.DrainTimeout(), s.unreachable)
 	}
 	return r.dropFinalizer(ctx, b)
 }
@@ -71,7 +71,7 @@ func (r *TargetBindingReconciler) releaseGates(ctx context.Context, b *v1alpha1.
 }
 
 func (r *TargetBindingReconciler) pastGiveUp(b *v1alpha1.TargetBinding) bool {
-	return r.now().Sub(b.DeletionTimestamp.Time) > b.Spec.Drain.Timeout.Duration+finalizeGiveUp
+	return r.now().Sub(b.DeletionTimestamp.Time) > b.DrainTimeout()+finalizeGiveUp
 }
 
 func (r *TargetBindingReconciler) dropFinalizer(ctx context.Context, b *v1alpha1.TargetBinding) (ctrl.Result, error) {

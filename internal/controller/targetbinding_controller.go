@@ -270,7 +270,7 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 		want[a] = true
 	}
 	check := checkSettings(s.binding)
-	policy := DrainPolicy{Wait: s.binding.DrainWaitEnabled(), Timeout: s.binding.Spec.Drain.Timeout.Duration}
+	policy := DrainPolicy{Wait: s.binding.DrainWaitEnabled(), Timeout: s.binding.DrainTimeout()}
 	for _, inst := range s.instances {
 		st, ok := s.observed[inst.Name]
 		if !ok {
@@ -316,7 +316,7 @@ func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst 
 		for _, t := range p.TimedOut {
 			timedOut[t.Address] = true
 			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventDrainTimeout, "Drain",
-				"target %s on instance %s still had sessions after %s; removed anyway", t, inst.Name, s.binding.Spec.Drain.Timeout.Duration)
+				"target %s on instance %s still had sessions after %s; removed anyway", t, inst.Name, s.binding.DrainTimeout())
 		}
 		r.finishDrains(s, inst.Name, p.Remove, timedOut)
 	}
@@ -546,14 +546,13 @@ func (r *TargetBindingReconciler) finishDrains(s *syncState, inst string, ts []l
 
 // checkSettings turns the binding's health-check spec into the backend's.
 func checkSettings(b *v1alpha1.TargetBinding) loadbalancer.CheckSettings {
-	hc := b.Spec.HealthCheck
 	cs := loadbalancer.CheckSettings{
-		Interval: max(hc.Interval.Duration, 100*time.Millisecond),
-		Rise:     max(hc.HealthyThreshold, 1),
-		Fall:     max(hc.UnhealthyThreshold, 1),
+		Interval: max(b.CheckInterval(), 100*time.Millisecond),
+		Rise:     b.HealthyThreshold(),
+		Fall:     b.UnhealthyThreshold(),
 	}
-	if hc.Port != nil {
-		cs.Port = *hc.Port
+	if p := b.Spec.HealthCheck.Port; p != nil {
+		cs.Port = *p
 	}
 	return cs
 }

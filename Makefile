@@ -1,0 +1,64 @@
+# zerodrop's Makefile. `make help` lists the targets.
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -euo pipefail -c
+BIN := $(CURDIR)/bin
+export KUBEBUILDER_ASSETS := $(BIN)
+export PATH := $(BIN):$(PATH)
+GO_TEST_FLAGS ?= -count=1 -timeout 25m
+
+##@ Main
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make <target>\n"} /^[a-zA-Z_-]+:.*?##/ { printf "  %-12s %s\n", $$1, $$2 } /^##@/ { printf "\n%s\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+.PHONY: demo
+demo: deps build ## Run the demo: local cluster + HAProxy, rollouts with and without zerodrop.
+	$(BIN)/zerodrop demo
+
+.PHONY: test
+test: deps verify fmt-check vet staticcheck ## Run every check and test (unit, integration on a real API server and HAProxy, e2e).
+	go test $(GO_TEST_FLAGS) ./...
+
+.PHONY: bench
+bench: deps build ## Run the benchmarks and print their ratios.
+	go test -run '^$$' -bench . -benchtime 1x ./...
+
+##@ Build
+
+.PHONY: build
+build: ## Build bin/zerodrop.
+	CGO_ENABLED=0 go build -o $(BIN)/zerodrop ./cmd/zerodrop
+
+.PHONY: deps
+deps: ## Install Debian packages, tools and the control-plane binaries the tests need.
+	hack/install-debs.sh haproxy chromium
+	hack/build-tools.sh
+	hack/build-cluster.sh
+
+##@ Generated files
+
+.PHONY: generate
+generate: ## Regenerate deepcopy, CRDs, RBAC and the webhook configuration.
+	$(BIN)/controller-gen object:headerFile=/dev/null paths=./api/...
+	$(BIN)/controller-gen crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd
+	$(BIN)/controller-gen rbac:roleName=zerodrop-controller paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
+	go run ./hack/genmanifests
+
+.PHONY: verify
+verify: ## Fail when generated files drift from their sources.
+	hack/verify-generated.sh
+
+##@ Checks
+
+.PHONY: fmt-check
+fmt-check: ## Fail when gofmt would change a file.
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: vet
+vet: ## Run go vet.
+	go vet ./...
+
+.PHONY: staticcheck
+staticcheck: ## Run staticcheck.
+	$(BIN)/staticcheck ./...
