@@ -20,7 +20,8 @@ import (
 // a real API server and checks that its OpenAPI and CEL rules reject bad
 // objects with a message naming what is wrong, and apply the defaults.
 func TestValidation_APIServerRejectsBadObjects(t *testing.T) {
-	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd")}, ErrorIfCRDPathMissing: true}
+	env := &envtest.Environment{CRDDirectoryPaths: []string{filepath.Join("..", "..", "config", "crd")}, ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: filepath.Join("..", "..", "bin")}
 	cfg, err := env.Start()
 	if err != nil {
 		t.Fatalf("starting envtest (KUBEBUILDER_ASSETS=bin): %v", err)
