@@ -36,7 +36,7 @@ import (
 // env is a running API server with zerodrop's CRDs and webhook installed and
 // the controller manager running against it.
 type env struct {
-	t        *testing.T
+	t        testing.TB
 	cfg      *rest.Config
 	c        client.Client
 	registry *prometheus.Registry
@@ -47,7 +47,7 @@ type env struct {
 }
 
 // startEnv starts the API server and the controller with factory.
-func startEnv(t *testing.T, factory controller.InstanceFactory) *env {
+func startEnv(t testing.TB, factory controller.InstanceFactory) *env {
 	t.Helper()
 	path := webhook.PodMutatePath
 	wh := webhook.Configuration(admissionregistrationv1.WebhookClientConfig{

@@ -105,7 +105,7 @@ func TestWebhook_InjectsGateOnlyWhereABindingSelectsThePod(t *testing.T) {
 	}
 }
 
-func mustCreate(t *testing.T, e *env, o client.Object) {
+func mustCreate(t testing.TB, e *env, o client.Object) {
 	t.Helper()
 	if err := e.c.Create(context.Background(), o); err != nil {
 		t.Fatalf("creating %s: %v", o.GetName(), err)
