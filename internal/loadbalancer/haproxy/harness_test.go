@@ -72,10 +72,10 @@ func startLB(t testing.TB, keepAlive bool) *lb {
 	return &lb{p: p, inst: inst, targetIP: randomLoopback()}
 }
 
-func (l *lb) Instance() loadbalancer.Instance    { return l.inst }
-func (l *lb) Backend() string                    { return testBackend }
-func (l *lb) FrontendURL() string                { return l.p.FrontendURL(testFrontend) }
-func (l *lb) HealthPath() string                 { return testHealthPath }
+func (l *lb) Instance() loadbalancer.Instance   { return l.inst }
+func (l *lb) Backend() string                   { return testBackend }
+func (l *lb) FrontendURL() string               { return l.p.FrontendURL(testFrontend) }
+func (l *lb) HealthPath() string                { return testHealthPath }
 func (l *lb) Check() loadbalancer.CheckSettings { return testCheck }
 
 func (l *lb) Listen(t *testing.T) net.Listener {
