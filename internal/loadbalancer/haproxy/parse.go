@@ -150,8 +150,9 @@ func ParseServersState(out string) ([]ServerState, error) {
 	if !ok {
 		return nil, fmt.Errorf("show servers state: want a '# ' header line, got %q", truncate(lines[1]))
 	}
+	columns := strings.Fields(header)
 	col := map[string]int{}
-	for i, name := range strings.Fields(header) {
+	for i, name := range columns {
 		col[name] = i
 	}
 	need := []string{"srv_name", "srv_op_state", "srv_admin_state", "srv_check_health"}
@@ -166,8 +167,8 @@ func ParseServersState(out string) ([]ServerState, error) {
 			continue
 		}
 		f := strings.Fields(line)
-		if len(f) < len(col) {
-			return nil, fmt.Errorf("show servers state: line %d has %d fields, want %d", n+3, len(f), len(col))
+		if len(f) < len(columns) {
+			return nil, fmt.Errorf("show servers state: line %d has %d fields, want %d", n+3, len(f), len(columns))
 		}
 		s := ServerState{Name: f[col["srv_name"]]}
 		var err error
@@ -205,8 +206,9 @@ func ParseStat(out string) ([]Stat, error) {
 	if !ok {
 		return nil, fmt.Errorf("show stat: want a '# ' CSV header, got %q", truncate(header))
 	}
+	columns := strings.Split(names, ",")
 	col := map[string]int{}
-	for i, name := range strings.Split(names, ",") {
+	for i, name := range columns {
 		col[name] = i
 	}
 	for _, name := range []string{"svname", "scur", "chkdown"} {
@@ -226,8 +228,8 @@ func ParseStat(out string) ([]Stat, error) {
 			}
 			return nil, fmt.Errorf("show stat: %w", err)
 		}
-		if len(rec) < len(col) {
-			return nil, fmt.Errorf("show stat: row has %d fields, want %d", len(rec), len(col))
+		if len(rec) < len(columns) {
+			return nil, fmt.Errorf("show stat: row has %d fields, want %d", len(rec), len(columns))
 		}
 		s := Stat{Name: rec[col["svname"]]}
 		if s.Name == "FRONTEND" || s.Name == "BACKEND" {
