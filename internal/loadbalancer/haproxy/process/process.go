@@ -314,7 +314,11 @@ func (p *Process) start(ctx context.Context) error {
 	p.mu.Lock()
 	p.cmd, p.exited, p.stopped = cmd, exited, false
 	p.mu.Unlock()
-	if _, err := p.waitWorker(ctx, ""); err != nil {
+	_, err = p.waitWorker(ctx, "")
+	if err == nil {
+		err = p.waitMaster(ctx)
+	}
+	if err != nil {
 		_ = p.Stop()
 		return fmt.Errorf("haproxy did not become ready: %w; log: %s", err, p.logTail())
 	}
@@ -347,8 +351,27 @@ func (p *Process) waitWorker(ctx context.Context, oldPid string) (string, error)
 	}
 }
 
-// workerPid asks the runtime API for the worker's pid.
-func workerPid(ctx context.Context, socket string) (string, error) {
+// waitMaster polls the master CLI until the master answers "show proc":
+// only then is it in its event loop, where a reload request is not lost (a
+// SIGUSR2 sent earlier in its start-up can be).
+func (p *Process) waitMaster(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, cmp.Or(p.cfg.StartTimeout, DefaultStartTimeout))
+	defer cancel()
+	for {
+		out, err := command(ctx, p.MasterSocket(), "show proc;quit")
+		if err == nil && strings.Contains(out, "master") {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("master CLI: %w (last: %w, %q)", ctx.Err(), err, out)
+		case <-time.After(pollInterval):
+		}
+	}
+}
+
+// command sends one command to a CLI socket and returns its output.
+func command(ctx context.Context, socket, cmd string) (string, error) {
 	var d net.Dialer
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
@@ -359,23 +382,31 @@ func workerPid(ctx context.Context, socket string) (string, error) {
 	defer conn.Close()
 	deadline, _ := ctx.Deadline()
 	_ = conn.SetDeadline(deadline)
-	if _, err := conn.Write([]byte("show info\n")); err != nil {
+	if _, err := conn.Write([]byte(cmd + "\n")); err != nil {
 		return "", err
 	}
 	var out bytes.Buffer
-	if _, err := out.ReadFrom(conn); err != nil {
+	_, err = out.ReadFrom(conn)
+	return out.String(), err
+}
+
+// workerPid asks the runtime API for the worker's pid.
+func workerPid(ctx context.Context, socket string) (string, error) {
+	out, err := command(ctx, socket, "show info")
+	if err != nil {
 		return "", err
 	}
-	for line := range strings.SplitSeq(out.String(), "\n") {
+	for line := range strings.SplitSeq(out, "\n") {
 		if pid, ok := strings.CutPrefix(line, "Pid: "); ok {
 			return strings.TrimSpace(pid), nil
 		}
 	}
-	return "", fmt.Errorf("no Pid in show info: %q", out.String())
+	return "", fmt.Errorf("no Pid in show info: %q", out)
 }
 
 // Reload makes the master start a new worker with the same configuration
-// (SIGUSR2), as a configuration reload does in production: servers added at
+// (the master CLI's "reload", like SIGUSR2), as a configuration reload does
+// in production: servers added at
 // run time are gone in the new worker. It returns once the new worker
 // answers on the runtime API.
 func (p *Process) Reload(ctx context.Context) error {
@@ -384,15 +415,20 @@ func (p *Process) Reload(ctx context.Context) error {
 		return fmt.Errorf("reload haproxy: current worker: %w", err)
 	}
 	p.mu.Lock()
-	cmd, stopped := p.cmd, p.stopped
+	stopped := p.stopped
 	p.mu.Unlock()
 	if stopped {
 		return errors.New("reload haproxy: not running")
 	}
-	if err := cmd.Process.Signal(syscall.SIGUSR2); err != nil {
-		return fmt.Errorf("reload haproxy: signal master: %w", err)
+	// The master re-executes itself and closes the connection; the output
+	// (none in 2.6) does not matter.
+	if _, err := command(ctx, p.MasterSocket(), "reload;quit"); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("reload haproxy: master CLI: %w", err)
 	}
 	pid, err := p.waitWorker(ctx, old)
+	if err == nil {
+		err = p.waitMaster(ctx)
+	}
 	if err != nil {
 		return fmt.Errorf("reload haproxy: %w; log: %s", err, p.logTail())
 	}

@@ -78,7 +78,6 @@ func TestProcess_lifecycle(t *testing.T) {
 		t.Errorf("RuntimeAddress %v, FrontendURL(nosuch) %q", p.RuntimeAddress(), p.FrontendURL("nosuch"))
 	}
 
-	master := p.cmd.Process.Pid
 	if err := p.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -88,7 +87,6 @@ func TestProcess_lifecycle(t *testing.T) {
 	if _, err := os.Stat(p.RuntimeSocket()); err == nil {
 		t.Errorf("runtime socket left after Close")
 	}
-	_ = master
 }
 
 func TestStart_rejectsBadConfig(t *testing.T) {
