@@ -1,13 +1,12 @@
 package provider
 
 import (
-	"errors"
-
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 )
 
-// newHAProxy is wired to the HAProxy Runtime API backend once it lands.
+// newHAProxy connects to one HAProxy through its Runtime API.
 func newHAProxy(inst v1alpha1.Instance) (loadbalancer.Instance, error) {
-	return nil, errors.New("haproxy backend not built yet")
+	return haproxy.New(haproxy.Config{SocketPath: inst.Socket, Address: inst.Address})
 }

@@ -1,0 +1,106 @@
+package conformance
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+)
+
+// HoldPath is the path at which a Server holds a request open until Release.
+const HoldPath = "/hold"
+
+// Server is a real HTTP target: it answers the health path with 200 or 503
+// as told, holds requests to HoldPath open until released, and counts the
+// other requests it serves (health checks are not counted).
+type Server struct {
+	addr       netip.AddrPort
+	healthPath string
+	healthy    atomic.Bool
+	requests   atomic.Int64
+	holding    atomic.Int64
+
+	mu      sync.Mutex
+	release chan struct{}
+}
+
+// NewServer serves on l until the test ends; it starts healthy.
+func NewServer(t testing.TB, l net.Listener, healthPath string) *Server {
+	t.Helper()
+	s := &Server{
+		addr:       l.Addr().(*net.TCPAddr).AddrPort(),
+		healthPath: healthPath,
+		release:    make(chan struct{}),
+	}
+	s.healthy.Store(true)
+	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			t.Errorf("target %s: %v", s.addr, err)
+		}
+	}()
+	t.Cleanup(func() {
+		s.Release()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		_ = srv.Close()
+		<-done
+	})
+	return s
+}
+
+// ServeHTTP answers health checks, held requests and plain requests (with
+// its own address as the body).
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == s.healthPath {
+		if s.healthy.Load() {
+			w.WriteHeader(http.StatusOK)
+		} else {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+		return
+	}
+	s.requests.Add(1)
+	if r.URL.Path == HoldPath {
+		s.mu.Lock()
+		release := s.release
+		s.mu.Unlock()
+		s.holding.Add(1)
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+		s.holding.Add(-1)
+	}
+	_, _ = w.Write([]byte(s.addr.String()))
+}
+
+// Target is the server as a load-balancer target.
+func (s *Server) Target() loadbalancer.Target { return loadbalancer.Target{Address: s.addr} }
+
+// SetHealthy makes the health path pass or fail.
+func (s *Server) SetHealthy(ok bool) { s.healthy.Store(ok) }
+
+// Requests counts the requests served, health checks excepted.
+func (s *Server) Requests() int64 { return s.requests.Load() }
+
+// Holding counts the requests currently held at HoldPath.
+func (s *Server) Holding() int64 { return s.holding.Load() }
+
+// Release lets every held request finish; later ones are held again.
+func (s *Server) Release() {
+	s.mu.Lock()
+	close(s.release)
+	s.release = make(chan struct{})
+	s.mu.Unlock()
+}

@@ -1,0 +1,57 @@
+package haproxy
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+)
+
+// ServerNamePrefix starts the name of every server zerodrop adds.
+const ServerNamePrefix = "zd-"
+
+// ServerName returns the HAProxy server name for a target: ServerNamePrefix,
+// the IP address in its canonical text form, '_' and the port, for example
+// "zd-10.1.2.3_8080" or "zd-fd00::1_8080". Every character is one HAProxy
+// accepts in a server name. Addresses with an IPv6 zone are refused.
+func ServerName(t loadbalancer.Target) (string, error) {
+	a := t.Address
+	if !a.IsValid() || !a.Addr().IsValid() {
+		return "", fmt.Errorf("target %q: invalid address", t.Address)
+	}
+	if a.Addr().Zone() != "" {
+		return "", fmt.Errorf("target %s: IPv6 zones are not supported", t.Address)
+	}
+	return ServerNamePrefix + a.Addr().String() + "_" + strconv.Itoa(int(a.Port())), nil
+}
+
+// ParseServerName returns the target a server name made by ServerName
+// stands for. ok is false for any other name, including non-canonical
+// spellings, so only servers zerodrop named are taken as its own.
+func ParseServerName(name string) (t loadbalancer.Target, ok bool) {
+	rest, found := strings.CutPrefix(name, ServerNamePrefix)
+	if !found {
+		return t, false
+	}
+	i := strings.LastIndexByte(rest, '_')
+	if i < 0 {
+		return t, false
+	}
+	addr, err := netip.ParseAddr(rest[:i])
+	if err != nil || addr.Zone() != "" || addr.String() != rest[:i] {
+		return t, false
+	}
+	port, err := strconv.ParseUint(rest[i+1:], 10, 16)
+	if err != nil || strconv.FormatUint(port, 10) != rest[i+1:] {
+		return t, false
+	}
+	return loadbalancer.Target{Address: netip.AddrPortFrom(addr, uint16(port))}, true
+}
+
+// serverAddress is the address argument of "add server": HAProxy reads the
+// last colon as the port separator, IPv6 included.
+func serverAddress(a netip.AddrPort) string {
+	return a.Addr().String() + ":" + strconv.Itoa(int(a.Port()))
+}

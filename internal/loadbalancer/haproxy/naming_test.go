@@ -1,0 +1,54 @@
+package haproxy
+
+import (
+	"net/netip"
+	"testing"
+
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+)
+
+func TestServerName(t *testing.T) {
+	tests := []struct {
+		addr    string
+		want    string
+		wantErr bool
+	}{
+		{"10.1.2.3:8080", "zd-10.1.2.3_8080", false},
+		{"[fd00::1]:8080", "zd-fd00::1_8080", false},
+		{"[::ffff:10.0.0.1]:80", "zd-::ffff:10.0.0.1_80", false},
+		{"[fe80::1%eth0]:80", "", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			target := loadbalancer.Target{Address: netip.MustParseAddrPort(tt.addr)}
+			got, err := ServerName(target)
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Fatalf("ServerName = %q, %v; want %q (error %v)", got, err, tt.want, tt.wantErr)
+			}
+			if tt.wantErr {
+				return
+			}
+			for _, r := range got {
+				if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.' || r == ':') {
+					t.Errorf("name %q has %q, which HAProxy refuses in server names", got, r)
+				}
+			}
+			back, ok := ParseServerName(got)
+			if !ok || back != target {
+				t.Errorf("ParseServerName(%q) = %v, %v; want %v", got, back, ok, target)
+			}
+		})
+	}
+	if _, err := ServerName(loadbalancer.Target{}); err == nil {
+		t.Errorf("ServerName of the zero target succeeded")
+	}
+}
+
+func TestParseServerName_rejectsOthers(t *testing.T) {
+	for _, name := range []string{"static1", "zd-", "zd-10.0.0.1", "zd-10.0.0.1_", "zd-10.0.0.1_x", "zd-10.0.0.1_080",
+		"zd-10.0.0.1_70000", "zd-010.0.0.1_80", "zd-FD00::1_80", "zd-fd00:0::1_80", "ZD-10.0.0.1_80"} {
+		if got, ok := ParseServerName(name); ok {
+			t.Errorf("ParseServerName(%q) = %v, want not zerodrop's", name, got)
+		}
+	}
+}

@@ -1,0 +1,108 @@
+package process
+
+import (
+	"context"
+	"net/http"
+	"net/netip"
+	"os"
+	"strings"
+	"testing"
+	"time"
+)
+
+func testConfig() Config {
+	return Config{
+		Frontends:  []Frontend{{Name: "web", Address: netip.MustParseAddrPort("127.42.250.1:0"), Backend: "app"}},
+		Backends:   []Backend{{Name: "app", HealthPath: "/ready"}},
+		RuntimeTCP: netip.MustParseAddrPort("127.42.250.1:0"),
+	}
+}
+
+func TestProcess_lifecycle(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	p, err := Start(ctx, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+
+	cfg, err := os.ReadFile(p.ConfigPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"option httpchk GET /ready", "http-check expect status 200", "balance roundrobin", "option http-server-close"} {
+		if !strings.Contains(string(cfg), want) {
+			t.Errorf("config lacks %q:\n%s", want, cfg)
+		}
+	}
+	if strings.Contains(string(cfg), "\n    server ") {
+		t.Errorf("config has static servers:\n%s", cfg)
+	}
+
+	// No server: the frontend answers 503, which proves it listens.
+	resp, err := http.Get(p.FrontendURL("web"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Errorf("status through empty backend = %d, want 503", resp.StatusCode)
+	}
+
+	pid1, err := workerPid(ctx, p.RuntimeSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Reload(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid2, err := workerPid(ctx, p.RuntimeSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid2 == pid1 {
+		t.Errorf("worker pid %s unchanged by Reload", pid1)
+	}
+	if err := p.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	pid3, err := workerPid(ctx, p.RuntimeSocket())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pid3 == pid2 {
+		t.Errorf("worker pid %s unchanged by Restart", pid2)
+	}
+	if !p.RuntimeAddress().IsValid() || p.FrontendURL("nosuch") != "" {
+		t.Errorf("RuntimeAddress %v, FrontendURL(nosuch) %q", p.RuntimeAddress(), p.FrontendURL("nosuch"))
+	}
+
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat("/proc/" + pid3); err == nil {
+		t.Errorf("worker %s still running after Close", pid3)
+	}
+	if _, err := os.Stat(p.RuntimeSocket()); err == nil {
+		t.Errorf("runtime socket left after Close")
+	}
+}
+
+func TestStart_rejectsBadConfig(t *testing.T) {
+	for name, mutate := range map[string]func(*Config){
+		"no frontend":          func(c *Config) { c.Frontends = nil },
+		"unknown backend":      func(c *Config) { c.Frontends[0].Backend = "nosuch" },
+		"non-loopback address": func(c *Config) { c.Frontends[0].Address = netip.MustParseAddrPort("10.0.0.1:80") },
+		"bad backend name":     func(c *Config) { c.Backends[0].Name = "a b" },
+		"bad health path":      func(c *Config) { c.Backends[0].HealthPath = "ready" },
+	} {
+		t.Run(name, func(t *testing.T) {
+			cfg := testConfig()
+			mutate(&cfg)
+			if _, err := Start(context.Background(), cfg); err == nil {
+				t.Fatal("Start succeeded")
+			}
+		})
+	}
+}
