@@ -74,6 +74,7 @@ type LoadBalancerStatus struct {
 	// +optional
 	Instances []InstanceStatus `json:"instances,omitempty"`
 	// ReachableInstances counts instances whose last call succeeded.
+	// +optional
 	ReachableInstances int32 `json:"reachableInstances"`
 	// Conditions: Ready (every instance reachable).
 	// +listType=map

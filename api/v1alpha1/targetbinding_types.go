@@ -108,14 +108,19 @@ type Drain struct {
 // counts as Healthy only when every instance reports it healthy.
 type TargetCounts struct {
 	// Desired targets: pods selected by the Service with an IP, not leaving.
+	// +optional
 	Desired int32 `json:"desired"`
 	// Healthy on every instance.
+	// +optional
 	Healthy int32 `json:"healthy"`
 	// Initial: registered, not yet healthy on every instance.
+	// +optional
 	Initial int32 `json:"initial"`
 	// Unhealthy on at least one instance after having been healthy.
+	// +optional
 	Unhealthy int32 `json:"unhealthy"`
 	// Draining on at least one instance.
+	// +optional
 	Draining int32 `json:"draining"`
 }
 

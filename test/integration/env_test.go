@@ -91,15 +91,16 @@ func (e *env) startController() {
 	e.registry = prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	mgr, err := manager.New(ctx, e.cfg, manager.Options{
-		MetricsAddr:    "0",
-		ProbeAddr:      "0",
-		WebhookHost:    wo.LocalServingHost,
-		WebhookPort:    wo.LocalServingPort,
-		WebhookCertDir: wo.LocalServingCertDir,
-		PollInterval:   50 * time.Millisecond,
-		ResyncInterval: 500 * time.Millisecond,
-		Instances:      e.factory,
-		Registerer:     e.registry,
+		MetricsAddr:        "0",
+		ProbeAddr:          "0",
+		WebhookHost:        wo.LocalServingHost,
+		WebhookPort:        wo.LocalServingPort,
+		WebhookCertDir:     wo.LocalServingCertDir,
+		PollInterval:       50 * time.Millisecond,
+		ResyncInterval:     500 * time.Millisecond,
+		Instances:          e.factory,
+		Registerer:         e.registry,
+		SkipNameValidation: true,
 	})
 	if err != nil {
 		cancel()
