@@ -29,6 +29,13 @@ import (
 // LeaderElectionID names the controller's leader-election lease.
 const LeaderElectionID = "controller.zerodrop.dev"
 
+// Defaults of the controller's polling. The poll interval bounds how long
+// after a load balancer's own state change the gate follows.
+const (
+	DefaultPollInterval   = 100 * time.Millisecond
+	DefaultResyncInterval = 2 * time.Second
+)
+
 // Options configure the controller process.
 type Options struct {
 	// MetricsAddr serves Prometheus metrics ("0" turns them off).

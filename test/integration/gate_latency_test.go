@@ -13,6 +13,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
+	"github.com/zerodrop/zerodrop/internal/manager"
 )
 
 // BenchmarkGateLatency measures, for pods behind a real HAProxy, the time
@@ -52,7 +53,7 @@ func BenchmarkGateLatency(b *testing.B) {
 	b.ReportMetric(float64(p50.Microseconds())/1000, "p50-ms")
 	b.ReportMetric(float64(p99.Microseconds())/1000, "p99-ms")
 	b.ReportMetric(float64(lat[len(lat)-1].Microseconds())/1000, "max-ms")
-	b.Logf("gate latency after HAProxy's state change over %d pods: p50 %s, p99 %s, max %s (poll interval 50ms)", pods, p50, p99, lat[len(lat)-1])
+	b.Logf("gate latency after HAProxy's state change over %d pods: p50 %s, p99 %s, max %s (poll interval %s)", pods, p50, p99, lat[len(lat)-1], manager.DefaultPollInterval)
 }
 
 // waitGateEvent returns when a watch event shows the binding's gate True.

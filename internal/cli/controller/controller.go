@@ -6,7 +6,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -49,8 +48,8 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.opts.WebhookHost, "webhook-host", "", "address the webhook listens on (default all)")
 	fl.IntVar(&f.opts.WebhookPort, "webhook-port", 9443, "port the webhook listens on")
 	fl.StringVar(&f.opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding the webhook's tls.crt and tls.key")
-	fl.DurationVar(&f.opts.PollInterval, "poll-interval", 100*time.Millisecond, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
-	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", 2*time.Second, "how often a settled binding is checked, to notice load-balancer restarts")
+	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
+	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
 	fl.BoolVar(&f.development, "log-development", false, "human-readable logs instead of JSON")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 info, 1 debug)")
 	return cmd
