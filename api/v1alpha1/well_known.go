@@ -1,5 +1,7 @@
 package v1alpha1
 
+import "time"
+
 // Labels and annotations zerodrop reads or writes.
 const (
 	// LabelInject on a Namespace, set to "enabled", asks the webhook to give
@@ -61,3 +63,33 @@ const (
 	// ReasonAllReachable: every LoadBalancer instance answered.
 	ReasonAllReachable = "AllInstancesReachable"
 )
+
+// Annotations on pods.
+const (
+	// AnnotationSkipDrainWait on a pod, set to "true", makes its injected
+	// preStop return at once: the emergency bypass. Requests the load
+	// balancer still sends the pod after SIGTERM fail.
+	AnnotationSkipDrainWait = "zerodrop.dev/skip-drain-wait"
+	// AnnotationShutdownBudget on a pod (template) is how long the app
+	// needs after SIGTERM, as a duration; see DefaultShutdownBudget.
+	AnnotationShutdownBudget = "zerodrop.dev/shutdown-budget"
+	// AnnotationOriginalGracePeriod records the terminationGracePeriodSeconds
+	// a pod had before the webhook raised it to fit the drain.
+	AnnotationOriginalGracePeriod = "zerodrop.dev/original-grace-period-seconds"
+	// AnnotationDrainWait records what the webhook did about the drain wait
+	// of a pod: see the DrainWait* values.
+	AnnotationDrainWait = "zerodrop.dev/drain-wait"
+)
+
+// Values of AnnotationDrainWait.
+const (
+	// DrainWaitInjected: the preStop wait was injected.
+	DrainWaitInjected = "injected"
+	// DrainWaitExistingHandler: a container serving a bound port has a
+	// non-exec preStop handler (httpGet, sleep, tcpSocket), left alone.
+	DrainWaitExistingHandler = "existing-handler"
+)
+
+// DefaultShutdownBudget is the app's shutdown time after SIGTERM when the pod
+// does not say (seed 003: "~10s (most web apps)").
+const DefaultShutdownBudget = 10 * time.Second
