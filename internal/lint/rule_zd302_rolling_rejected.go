@@ -35,4 +35,3 @@ func (r rollingUpdateRejected) Check(c *Context) []Finding {
 	}
 	return out
 }
-

@@ -198,4 +198,3 @@ func useColor(mode string, w io.Writer) bool {
 	file, ok := w.(*os.File)
 	return ok && term.IsTerminal(int(file.Fd()))
 }
-
