@@ -274,9 +274,9 @@ func (m *Model) FrontendsFor(s *Object) []Frontend {
 			GateEnabled:           true,
 		})
 	}
-	for _, o := range m.TargetBindings {
+	for _, o := range m.ns(s.Ref.Namespace).targetBindings {
 		tb := o.Obj.(*zdv1alpha1.TargetBinding)
-		if !sameNamespace(o.Ref.Namespace, s.Ref.Namespace) || tb.Spec.ServiceRef.Name != s.Ref.Name {
+		if tb.Spec.ServiceRef.Name != s.Ref.Name {
 			continue
 		}
 		interval, healthy, unhealthy := targetBindingHealth(tb)

@@ -74,6 +74,71 @@ type Model struct {
 	Pods []*Object
 	// Live is true when the model was read from a cluster.
 	Live bool
+
+	byNS map[string]*nsIndex
+}
+
+// nsIndex holds one namespace's objects, so that matching stays linear in
+// the number of namespaces.
+type nsIndex struct {
+	workloads      []*Workload
+	services       []*Object
+	ingresses      []*Object
+	pdbs           []*PDB
+	hpas           []*HPA
+	targetBindings []*Object
+	pods           []*Object
+}
+
+var emptyNS = &nsIndex{}
+
+// ns returns the index of namespace name ("" is "default").
+func (m *Model) ns(name string) *nsIndex {
+	if i, ok := m.byNS[nsOrDefault(name)]; ok {
+		return i
+	}
+	return emptyNS
+}
+
+func (m *Model) buildIndex() {
+	m.byNS = map[string]*nsIndex{}
+	get := func(ns string) *nsIndex {
+		ns = nsOrDefault(ns)
+		i, ok := m.byNS[ns]
+		if !ok {
+			i = &nsIndex{}
+			m.byNS[ns] = i
+		}
+		return i
+	}
+	for _, w := range m.Workloads {
+		i := get(w.Object.Ref.Namespace)
+		i.workloads = append(i.workloads, w)
+	}
+	for _, s := range m.Services {
+		i := get(s.Ref.Namespace)
+		i.services = append(i.services, s)
+	}
+	for _, o := range m.Ingresses {
+		i := get(o.Ref.Namespace)
+		i.ingresses = append(i.ingresses, o)
+	}
+	for _, p := range m.PDBs {
+		i := get(p.Object.Ref.Namespace)
+		i.pdbs = append(i.pdbs, p)
+	}
+	for _, h := range m.HPAs {
+		i := get(h.Object.Ref.Namespace)
+		i.hpas = append(i.hpas, h)
+	}
+	for _, o := range m.TargetBindings {
+		i := get(o.Ref.Namespace)
+		i.targetBindings = append(i.targetBindings, o)
+	}
+	for _, o := range m.Pods {
+		i := get(o.Ref.Namespace)
+		i.pods = append(i.pods, o)
+	}
 }
 
 // NewModel indexes objs. In live mode pods are instances; in files a Pod is
@@ -117,6 +182,7 @@ func NewModel(objs []*Object, live bool) *Model {
 			m.Namespaces[t.Name] = t
 		}
 	}
+	m.buildIndex()
 	return m
 }
 
@@ -141,9 +207,9 @@ func nsOrDefault(ns string) string {
 // w's pod template labels.
 func (m *Model) ServicesFor(w *Workload) []*Object {
 	var out []*Object
-	for _, s := range m.Services {
+	for _, s := range m.ns(w.Object.Ref.Namespace).services {
 		svc := s.Obj.(*corev1.Service)
-		if !sameNamespace(s.Ref.Namespace, w.Object.Ref.Namespace) || len(svc.Spec.Selector) == 0 {
+		if len(svc.Spec.Selector) == 0 {
 			continue
 		}
 		if labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(w.Template.Labels)) {
@@ -161,8 +227,8 @@ func (m *Model) WorkloadsFor(s *Object) []*Workload {
 		return nil
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
-	for _, w := range m.Workloads {
-		if sameNamespace(s.Ref.Namespace, w.Object.Ref.Namespace) && sel.Matches(labels.Set(w.Template.Labels)) {
+	for _, w := range m.ns(s.Ref.Namespace).workloads {
+		if sel.Matches(labels.Set(w.Template.Labels)) {
 			out = append(out, w)
 		}
 	}
@@ -177,9 +243,9 @@ func (m *Model) PodsFor(s *Object) []*corev1.Pod {
 	}
 	sel := labels.SelectorFromSet(svc.Spec.Selector)
 	var out []*corev1.Pod
-	for _, p := range m.Pods {
+	for _, p := range m.ns(s.Ref.Namespace).pods {
 		pod := p.Obj.(*corev1.Pod)
-		if sameNamespace(p.Ref.Namespace, s.Ref.Namespace) && sel.Matches(labels.Set(pod.Labels)) {
+		if sel.Matches(labels.Set(pod.Labels)) {
 			out = append(out, pod)
 		}
 	}
@@ -189,9 +255,9 @@ func (m *Model) PodsFor(s *Object) []*corev1.Pod {
 // LivePodsFor returns the live pods matching w's template labels.
 func (m *Model) LivePodsFor(w *Workload) []*corev1.Pod {
 	var out []*corev1.Pod
-	for _, p := range m.Pods {
+	for _, p := range m.ns(w.Object.Ref.Namespace).pods {
 		pod := p.Obj.(*corev1.Pod)
-		if !sameNamespace(p.Ref.Namespace, w.Object.Ref.Namespace) || len(w.Template.Labels) == 0 {
+		if len(w.Template.Labels) == 0 {
 			continue
 		}
 		if labels.SelectorFromSet(w.Template.Labels).Matches(labels.Set(pod.Labels)) {
@@ -203,8 +269,8 @@ func (m *Model) LivePodsFor(w *Workload) []*corev1.Pod {
 
 // Service returns the Service named name in namespace ns, or nil.
 func (m *Model) Service(ns, name string) *Object {
-	for _, s := range m.Services {
-		if sameNamespace(s.Ref.Namespace, ns) && s.Ref.Name == name {
+	for _, s := range m.ns(ns).services {
+		if s.Ref.Name == name {
 			return s
 		}
 	}
@@ -214,8 +280,8 @@ func (m *Model) Service(ns, name string) *Object {
 // PDBsFor returns the PDBs whose selector matches w's pod template labels.
 func (m *Model) PDBsFor(w *Workload) []*PDB {
 	var out []*PDB
-	for _, p := range m.PDBs {
-		if !sameNamespace(p.Object.Ref.Namespace, w.Object.Ref.Namespace) || p.Selector == nil {
+	for _, p := range m.ns(w.Object.Ref.Namespace).pdbs {
+		if p.Selector == nil {
 			continue
 		}
 		sel, err := metav1.LabelSelectorAsSelector(p.Selector)
@@ -232,8 +298,8 @@ func (m *Model) PDBsFor(w *Workload) []*PDB {
 // HPAsFor returns the HPAs scaling w.
 func (m *Model) HPAsFor(w *Workload) []*HPA {
 	var out []*HPA
-	for _, h := range m.HPAs {
-		if sameNamespace(h.Object.Ref.Namespace, w.Object.Ref.Namespace) && h.TargetKind == w.Object.Ref.Kind && h.TargetName == w.Object.Ref.Name {
+	for _, h := range m.ns(w.Object.Ref.Namespace).hpas {
+		if h.TargetKind == w.Object.Ref.Kind && h.TargetName == w.Object.Ref.Name {
 			out = append(out, h)
 		}
 	}
@@ -253,10 +319,7 @@ func (m *Model) NamespaceLabels(ns string) (map[string]string, bool) {
 // IngressesFor returns the Ingresses with a backend on Service s.
 func (m *Model) IngressesFor(s *Object) []*Object {
 	var out []*Object
-	for _, i := range m.Ingresses {
-		if !sameNamespace(i.Ref.Namespace, s.Ref.Namespace) {
-			continue
-		}
+	for _, i := range m.ns(s.Ref.Namespace).ingresses {
 		if ingressUsesService(i.Obj.(*networkingv1.Ingress), s.Ref.Name) {
 			out = append(out, i)
 		}
@@ -284,9 +347,9 @@ func ingressUsesService(ing *networkingv1.Ingress, name string) bool {
 // TargetBindingsFor returns the TargetBindings on Service s.
 func (m *Model) TargetBindingsFor(s *Object) []*zdv1alpha1.TargetBinding {
 	var out []*zdv1alpha1.TargetBinding
-	for _, o := range m.TargetBindings {
+	for _, o := range m.ns(s.Ref.Namespace).targetBindings {
 		tb := o.Obj.(*zdv1alpha1.TargetBinding)
-		if sameNamespace(o.Ref.Namespace, s.Ref.Namespace) && tb.Spec.ServiceRef.Name == s.Ref.Name {
+		if tb.Spec.ServiceRef.Name == s.Ref.Name {
 			out = append(out, tb)
 		}
 	}

@@ -26,7 +26,7 @@ func (r pdbBlocksEviction) Check(c *Context) []Finding {
 	for _, p := range m.PDBs {
 		var replicas int32
 		matched := false
-		for _, w := range m.Workloads {
+		for _, w := range m.ns(p.Object.Ref.Namespace).workloads {
 			for _, q := range m.PDBsFor(w) {
 				if q == p {
 					replicas += w.Replicas
