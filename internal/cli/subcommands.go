@@ -6,11 +6,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
+	"github.com/zerodrop/zerodrop/internal/cli/install"
+	"github.com/zerodrop/zerodrop/internal/cli/lint"
+	"github.com/zerodrop/zerodrop/internal/cli/waitdrained"
 )
 
 // subcommands lists every subcommand explicitly: no init-time registration.
 func subcommands(ctx context.Context) []*cobra.Command {
 	return []*cobra.Command{
 		controller.NewCommand(ctx),
+		waitdrained.NewCommand(ctx),
+		install.NewCommand(ctx),
+		lint.NewCommand(ctx),
 	}
 }
