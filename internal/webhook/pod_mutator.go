@@ -1,6 +1,8 @@
-// Package webhook holds zerodrop's pod mutating webhook: at creation it gives
+// Package webhook holds zerodrop's pod mutating webhook. At creation it gives
 // a pod that a TargetBinding selects the binding's readiness gate, so the pod
-// becomes Ready only once every load-balancer instance sends it traffic.
+// becomes Ready only once every load-balancer instance sends it traffic, and
+// a preStop wait (`zerodrop wait-drained`, copied in by an init container) so
+// SIGTERM reaches the app only once every instance has drained it.
 package webhook
 
 import (
@@ -17,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/controller"
 )
 
 // PodMutator injects readiness gates into pods at creation.
@@ -26,6 +29,8 @@ type PodMutator struct {
 	Reader client.Reader
 	// Decoder decodes admission requests.
 	Decoder admission.Decoder
+	// Drain configures the injected preStop wait (off when Image is empty).
+	Drain DrainInjection
 }
 
 // Handle gives the pod the gate of every gate-enabled binding whose Service
@@ -42,50 +47,62 @@ func (m *PodMutator) Handle(ctx context.Context, req admission.Request) admissio
 		ns = pod.Namespace
 	}
 	logger := log.FromContext(ctx).WithValues("namespace", ns, "pod", podName(pod))
-	gates, err := m.gatesFor(ctx, ns, pod)
+	gates, drains, err := m.bindingsFor(ctx, ns, pod)
 	if err != nil {
-		logger.Error(err, "finding bindings for pod; admitting it without gates")
+		logger.Error(err, "finding bindings for pod; admitting it unchanged")
 		return admission.Allowed("zerodrop could not read bindings")
 	}
-	if !AddReadinessGates(pod, gates) {
+	added := AddReadinessGates(pod, gates)
+	warnings := InjectDrainWait(pod, drains, m.Drain)
+	if !added && pod.Annotations[v1alpha1.AnnotationDrainWait] == "" {
 		return admission.Allowed("no zerodrop binding selects this pod")
 	}
 	raw, err := json.Marshal(pod)
 	if err != nil {
 		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding pod: %w", err))
 	}
-	logger.V(1).Info("readiness gates injected", "gates", gates)
-	return admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	logger.V(1).Info("pod mutated", "gates", gates, "drainWait", pod.Annotations[v1alpha1.AnnotationDrainWait])
+	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
+	resp.Warnings = warnings
+	return resp
 }
 
-// gatesFor returns the gate condition types the pod should carry.
-func (m *PodMutator) gatesFor(ctx context.Context, ns string, pod *corev1.Pod) ([]string, error) {
+// bindingsFor returns the gate condition types the pod should carry and
+// what the bindings that drain it need of its preStop wait.
+func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod) ([]string, []drainTarget, error) {
 	nsObj := &corev1.Namespace{}
 	if err := m.Reader.Get(ctx, types.NamespacedName{Name: ns}, nsObj); err != nil {
-		return nil, fmt.Errorf("getting namespace %q: %w", ns, err)
+		return nil, nil, fmt.Errorf("getting namespace %q: %w", ns, err)
 	}
 	if nsObj.Labels[v1alpha1.LabelInject] != v1alpha1.LabelInjectEnabled {
-		return nil, nil
+		return nil, nil, nil
 	}
 	var bindings v1alpha1.TargetBindingList
 	if err := m.Reader.List(ctx, &bindings, client.InNamespace(ns)); err != nil {
-		return nil, fmt.Errorf("listing bindings: %w", err)
+		return nil, nil, fmt.Errorf("listing bindings: %w", err)
 	}
 	var gates []string
+	var drains []drainTarget
 	for i := range bindings.Items {
 		b := &bindings.Items[i]
-		if !b.GateEnabled() || !b.DeletionTimestamp.IsZero() {
+		if !b.DeletionTimestamp.IsZero() || (!b.GateEnabled() && !b.DrainWaitEnabled()) {
 			continue
 		}
 		svc := &corev1.Service{}
 		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
 			continue // no Service yet: nothing selects the pod
 		}
-		if len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+		if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if b.GateEnabled() {
 			gates = append(gates, v1alpha1.GateConditionType(b.Name))
 		}
+		if sp, err := controller.ResolveServicePort(svc, b.Spec.ServiceRef.Port); err == nil && b.DrainWaitEnabled() {
+			drains = append(drains, drainTargetFor(b, sp))
+		}
 	}
-	return gates, nil
+	return gates, drains, nil
 }
 
 // AddReadinessGates adds the gates the pod lacks and reports whether it
