@@ -22,6 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/cache"
@@ -45,6 +46,9 @@ const (
 	leaseRenewInterval = 2 * time.Second
 	nodeStatusInterval = 30 * time.Second
 )
+
+// tokenRequestTimeout bounds the retries of a pod's service-account token.
+const tokenRequestTimeout = 15 * time.Second
 
 // KubeletVersion is what a virtual node reports as its kubelet version.
 const KubeletVersion = "v1.37.1-zerodrop-vnode"
@@ -267,12 +271,22 @@ func (a *Agent) serviceAccountFiles(ctx context.Context, pod *corev1.Pod, dir st
 		sa = "default"
 	}
 	expiry := int64(3600)
-	tr, err := a.opts.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{
-			ExpirationSeconds: &expiry,
-			BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
-		},
-	}, metav1.CreateOptions{})
+	var tr *authenticationv1.TokenRequest
+	// The Node authorizer learns that the pod is bound to this node
+	// asynchronously: retry "forbidden" for a while, as kubelet does.
+	err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, tokenRequestTimeout, true, func(ctx context.Context) (bool, error) {
+		var err error
+		tr, err = a.opts.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
+			Spec: authenticationv1.TokenRequestSpec{
+				ExpirationSeconds: &expiry,
+				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
+			},
+		}, metav1.CreateOptions{})
+		if apierrors.IsForbidden(err) || apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		return err == nil, err
+	})
 	if err != nil {
 		return dir, "", fmt.Errorf("requesting token of service account %s/%s: %w", pod.Namespace, sa, err)
 	}

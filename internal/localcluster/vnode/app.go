@@ -181,7 +181,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(a.spec.Latency):
 		case <-a.killed:
-			a.counts.cut.Add(1)
+			a.cut(w)
 			return
 		case <-r.Context().Done():
 			return
@@ -189,7 +189,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-a.killed:
-		a.counts.cut.Add(1)
+		a.cut(w)
 		return
 	default:
 	}
@@ -209,4 +209,15 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	_, _ = fmt.Fprintf(w, "pod=%s container=%s path=%s\n", a.pod, a.container, r.URL.Path)
 	a.counts.served.Add(1)
+}
+
+// cut ends a request of a killed app without a response: the connection is
+// closed, as the kernel does when a process dies.
+func (a *app) cut(w http.ResponseWriter) {
+	a.counts.cut.Add(1)
+	if hj, ok := w.(http.Hijacker); ok {
+		if conn, _, err := hj.Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}
 }

@@ -69,6 +69,7 @@ type podWorker struct {
 	containers   []*ctr
 	terminating  bool
 	termStart    time.Time
+	grace        time.Duration // grace period of the termination in progress
 	deadline     *deadline
 	condMem      conditionMemory
 	rec          PodRecord
@@ -630,16 +631,19 @@ func (w *podWorker) markExited(c *ctr, a *app, killed, deletion bool) {
 func (w *podWorker) beginTermination() {
 	w.mu.Lock()
 	if w.terminating {
-		// A shorter deletionGracePeriodSeconds moves the deadline closer.
-		if w.pod.DeletionGracePeriodSeconds != nil {
-			w.deadline.shorten(w.termStart.Add(time.Duration(*w.pod.DeletionGracePeriodSeconds) * time.Second))
+		// A shorter deletionGracePeriodSeconds (a second delete) moves the
+		// deadline closer.
+		if g := w.podGrace(); g < w.grace {
+			w.grace = g
+			w.deadline.shorten(w.termStart.Add(g))
 		}
 		w.mu.Unlock()
 		return
 	}
 	w.terminating = true
 	w.termStart = time.Now()
-	w.deadline = newDeadline(w.termStart.Add(w.podGrace()))
+	w.grace = w.podGrace()
+	w.deadline = newDeadline(w.termStart.Add(w.grace))
 	w.rec.DeletionObservedAt = w.termStart
 	if ts := w.pod.DeletionTimestamp; ts != nil {
 		requested := ts.Time
