@@ -1,15 +1,15 @@
 package localcluster_test
 
 import (
-	"os"
-	"github.com/go-logr/logr"
-	"github.com/go-logr/logr/funcr"
 	"context"
 	"errors"
 	"fmt"
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
 	"syscall"
@@ -225,7 +225,6 @@ func TestCluster(t *testing.T) {
 			t.Errorf("GET on an unserved port of %s succeeded", p.Name)
 		}
 	})
-
 
 	t.Run("endpointslices cannot list loopback pod addresses", func(t *testing.T) {
 		// The API server rejects EndpointSlice (and Endpoints) addresses in

@@ -2,7 +2,7 @@ package vnode
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"io"
 	"log"
 	"net"

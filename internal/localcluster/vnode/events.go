@@ -96,7 +96,9 @@ type PodRecord struct {
 
 // DeletionToSIGTERM returns the time from the node seeing the deletion to
 // the first SIGTERM (0 if either is unknown).
-func (r PodRecord) DeletionToSIGTERM() time.Duration { return between(r.DeletionObservedAt, r.SIGTERMAt) }
+func (r PodRecord) DeletionToSIGTERM() time.Duration {
+	return between(r.DeletionObservedAt, r.SIGTERMAt)
+}
 
 // DeletionToExit returns the time from the node seeing the deletion to the
 // exit of the last container (0 if either is unknown).
