@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -156,7 +157,14 @@ func TestCluster(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ctx = logr.NewContext(ctx, funcr.New(func(prefix, args string) { fmt.Fprintln(os.Stderr, prefix, args) }, funcr.Options{}))
-	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: 3})
+	// An "image" whose file system is a host directory holding one script:
+	// init containers of this image run on the host (see ImageRoots).
+	toolsRoot := t.TempDir()
+	script := "#!/bin/sh\necho \"$1 $POD_NAME $POD_NAMESPACE $POD_IP kubeconfig=$(test -f \"$KUBECONFIG\" && echo yes)\" >> \"$OUT\"\n"
+	if err := os.WriteFile(filepath.Join(toolsRoot, "hook"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: 3, ImageRoots: map[string]string{toolsImage: toolsRoot}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,6 +472,70 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("an init container copies a binary into an emptyDir that exec probes and preStop run", func(t *testing.T) {
+		out := filepath.Join(t.TempDir(), "out")
+		fieldEnv := func(name, path string) corev1.EnvVar {
+			return corev1.EnvVar{Name: name, ValueFrom: &corev1.EnvVarSource{FieldRef: &corev1.ObjectFieldSelector{FieldPath: path}}}
+		}
+		mount := []corev1.VolumeMount{{Name: "tools", MountPath: "/tools"}}
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "hooked"},
+			Spec: corev1.PodSpec{
+				Volumes: []corev1.Volume{{Name: "tools", VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}}},
+				InitContainers: []corev1.Container{{Name: "install", Image: toolsImage,
+					Command: []string{"cp", "/hook", "/tools/hook"}, VolumeMounts: mount}},
+				Containers: []corev1.Container{{
+					Name: "app", Image: "example.com/web:1", VolumeMounts: mount,
+					Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+					Env: []corev1.EnvVar{fieldEnv("POD_NAME", "metadata.name"), fieldEnv("POD_NAMESPACE", "metadata.namespace"),
+						fieldEnv("POD_IP", "status.podIP"), {Name: "OUT", Value: out}},
+					ReadinessProbe: &corev1.Probe{PeriodSeconds: 1,
+						ProbeHandler: corev1.ProbeHandler{Exec: &corev1.ExecAction{Command: []string{"test", "-x", "/tools/hook"}}}},
+					Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{
+						Exec: &corev1.ExecAction{Command: []string{"/bin/sh", "-c", "/tools/hook prestop"}}}},
+				}},
+			},
+		}
+		created := createReadyPod(t, cs, ns, pod)
+		if st := created.Status.InitContainerStatuses; len(st) != 1 || st[0].State.Terminated == nil || st[0].State.Terminated.ExitCode != 0 {
+			t.Errorf("init container status %+v, want terminated with exit code 0", st)
+		}
+		deletePod(t, cs, ns, "hooked")
+		waitFor(t, "hooked removed", func() (bool, error) { return indexOf(events.of(created.UID), vnode.EventPodRemoved) >= 0, nil })
+		got, err := os.ReadFile(out)
+		want := fmt.Sprintf("prestop hooked %s %s kubeconfig=yes\n", ns, created.Status.PodIP)
+		if err != nil || string(got) != want {
+			t.Errorf("preStop wrote %q (%v), want %q", got, err, want)
+		}
+	})
+
+	t.Run("a failing liveness probe restarts the container", func(t *testing.T) {
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "unlively"},
+			Spec: corev1.PodSpec{Containers: []corev1.Container{{
+				Name: "app", Image: "example.com/web:1", Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+				LivenessProbe: &corev1.Probe{PeriodSeconds: 1, FailureThreshold: 2,
+					ProbeHandler: corev1.ProbeHandler{TCPSocket: &corev1.TCPSocketAction{Port: intstr.FromInt32(9999)}}},
+			}}},
+		}
+		created, err := cs.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, "a restart", func() (bool, error) {
+			p, err := cs.CoreV1().Pods(ns).Get(ctx, "unlively", metav1.GetOptions{})
+			if err != nil {
+				return false, err
+			}
+			cs := p.Status.ContainerStatuses
+			return len(cs) == 1 && cs[0].RestartCount >= 1 && cs[0].LastTerminationState.Terminated != nil, nil
+		})
+		if indexOf(events.of(created.UID), vnode.EventContainerRestarted) < 0 {
+			t.Errorf("no ContainerRestarted event")
+		}
+		deletePod(t, cs, ns, "unlively")
+	})
+
 	t.Run("Stop leaves no process and no listening port behind", func(t *testing.T) {
 		var pids []int
 		for _, comp := range c.Components() {
@@ -496,6 +568,9 @@ func TestCluster(t *testing.T) {
 		}
 	})
 }
+
+// toolsImage is the image the test maps to a host directory.
+const toolsImage = "example.com/tools:1"
 
 func waitRolledOut(t *testing.T, cs kubernetes.Interface, ns, name string) {
 	t.Helper()
