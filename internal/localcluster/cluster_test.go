@@ -382,7 +382,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("the grace deadline cuts in-flight requests of a graceful app, a long grace lets them finish", func(t *testing.T) {
-		run := func(name, latency string, grace int64) (err error, rec vnode.PodRecord, evs []vnode.Event) {
+		run := func(name, latency string, grace int64) (rec vnode.PodRecord, evs []vnode.Event, err error) {
 			pod := &corev1.Pod{
 				ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{
 					vnode.AnnotationShutdown: string(vnode.ShutdownGraceful),
@@ -411,13 +411,13 @@ func TestCluster(t *testing.T) {
 			err = <-result
 			waitFor(t, name+" removed", func() (bool, error) { return indexOf(events.of(created.UID), vnode.EventPodRemoved) >= 0, nil })
 			rec, _ = c.Pod(ns, name)
-			return err, rec, events.of(created.UID)
+			return rec, events.of(created.UID), err
 		}
-		err, rec, evs := run("cut", "60s", 1)
+		rec, evs, err := run("cut", "60s", 1)
 		if err == nil || rec.CutRequests != 1 || indexOf(evs, vnode.EventSIGKILL) < 0 {
 			t.Errorf("grace 1s, 60s request: err %v, cut %d, events %v; want an error, 1 cut request and SIGKILL", err, rec.CutRequests, evs)
 		}
-		err, rec, evs = run("finish", "1s", 30)
+		rec, evs, err = run("finish", "1s", 30)
 		if err != nil || rec.CutRequests != 0 || rec.Requests != 1 || indexOf(evs, vnode.EventSIGKILL) >= 0 {
 			t.Errorf("grace 30s, 1s request: err %v, cut %d, served %d, events %v; want it served", err, rec.CutRequests, rec.Requests, evs)
 		}

@@ -160,16 +160,6 @@ func (a *app) sigterm() { a.termOnce.Do(func() { close(a.term) }) }
 // sigkill delivers "SIGKILL" to the app.
 func (a *app) sigkill() { a.killOnce.Do(func() { close(a.killed) }) }
 
-// exitReason returns the runtime's reason for the app's exit.
-func (a *app) exitReason() string {
-	switch a.exitCode.Load() {
-	case exitCodeClean:
-		return "Completed"
-	default:
-		return "Error"
-	}
-}
-
 func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	a.inFlight.Add(1)
 	a.counts.inFlight.Add(1)

@@ -306,7 +306,9 @@ func (w *podWorker) runInit(pod *corev1.Pod, i int) bool {
 		var err error
 		if hasRoot && (len(c.Command) > 0 || len(c.Args) > 0) {
 			argv := commandLine(c.Command, c.Args, runner.argEnv)
-			err = runner.exec(w.ctx, argv)
+			ctx, cancel := context.WithTimeout(w.ctx, initContainerTimeout)
+			err = runner.exec(ctx, argv)
+			cancel()
 		}
 		w.mu.Lock()
 		terminating := w.terminating
