@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/zerodrop/zerodrop/internal/cli/cluster"
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
@@ -18,5 +19,6 @@ func subcommands(ctx context.Context) []*cobra.Command {
 		waitdrained.NewCommand(ctx),
 		install.NewCommand(ctx),
 		lint.NewCommand(ctx),
+		cluster.NewCommand(ctx),
 	}
 }
