@@ -23,6 +23,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/controller"
+	"github.com/zerodrop/zerodrop/internal/drain"
 	zdwebhook "github.com/zerodrop/zerodrop/internal/webhook"
 )
 
@@ -55,6 +56,10 @@ type Options struct {
 	// settled binding is checked for load-balancer restarts.
 	PollInterval   time.Duration
 	ResyncInterval time.Duration
+	// Drain configures the preStop wait the webhook injects (off when its
+	// Image is empty). The drain endpoint it calls is served on the webhook
+	// server at drain.Path either way.
+	Drain zdwebhook.DrainInjection
 	// Instances connects to load-balancer instances.
 	Instances controller.InstanceFactory
 	// SkipNameValidation allows several managers in one process (tests).
@@ -120,7 +125,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	mgr.GetWebhookServer().Register(zdwebhook.PodMutatePath, &webhook.Admission{Handler: &zdwebhook.PodMutator{
 		Reader:  mgr.GetAPIReader(),
 		Decoder: admission.NewDecoder(scheme),
+		Drain:   o.Drain,
 	}})
+	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), Pool: pool})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding healthz check: %w", err)
 	}

@@ -6,6 +6,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
@@ -21,6 +22,7 @@ type flags struct {
 	kubeconfig, context string
 	opts                manager.Options
 	development         bool
+	drainCAFile         string
 	verbosity           int
 }
 
@@ -50,6 +52,10 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding the webhook's tls.crt and tls.key")
 	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
 	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
+	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container (empty: no drain-wait injection)")
+	fl.StringVar(&f.opts.Drain.BinaryInImage, "injector-binary", "/zerodrop", "path of zerodrop inside --injector-image")
+	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc/v1/drained", "URL of the drain endpoint as pods reach it")
+	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
 	fl.BoolVar(&f.development, "log-development", false, "human-readable logs instead of JSON")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 info, 1 debug)")
 	return cmd
@@ -66,6 +72,13 @@ func (f *flags) run(ctx context.Context) error {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
 	f.opts.Instances = provider.New
+	if f.drainCAFile != "" {
+		ca, err := os.ReadFile(f.drainCAFile)
+		if err != nil {
+			return fmt.Errorf("reading --drain-ca-file: %w", err)
+		}
+		f.opts.Drain.CABundle = string(ca)
+	}
 	mgr, err := manager.New(ctx, cfg, f.opts)
 	if err != nil {
 		return err
