@@ -77,6 +77,7 @@ func (f *lbFixture) startPod(t testing.TB, tg *target) *corev1.Pod {
 	f.podSeq++
 	p := pod(f.ns, fmt.Sprintf("web-%d", f.podSeq), map[string]string{"app": "web"}, int32(tg.addr.Port()))
 	p.Spec.NodeName = "node-1" // a bound pod is deleted gracefully, as with a kubelet
+	p.Spec.ServiceAccountName = "default"
 	mustCreate(t, f.e, p)
 	p.Status = corev1.PodStatus{
 		Phase: corev1.PodRunning, PodIP: tg.addr.Addr().String(), PodIPs: []corev1.PodIP{{IP: tg.addr.Addr().String()}},
