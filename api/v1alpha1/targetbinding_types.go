@@ -144,6 +144,13 @@ type TargetBindingStatus struct {
 	// +listType=atomic
 	// +optional
 	PodsMissingGate []PodReference `json:"podsMissingGate,omitempty"`
+	// PodsWithoutDrainWait lists selected pods whose container serving the
+	// bound port has a non-exec preStop handler (httpGet, sleep,
+	// tcpSocket): the webhook left it alone and injected no drain wait, so
+	// SIGTERM may reach them while a load balancer still sends requests.
+	// +listType=atomic
+	// +optional
+	PodsWithoutDrainWait []PodReference `json:"podsWithoutDrainWait,omitempty"`
 	// PodsMissingGateCount is len(PodsMissingGate), for printer columns.
 	// +optional
 	PodsMissingGateCount int32 `json:"podsMissingGateCount,omitempty"`

@@ -328,6 +328,11 @@ func (in *TargetBindingStatus) DeepCopyInto(out *TargetBindingStatus) {
 		*out = make([]PodReference, len(*in))
 		copy(*out, *in)
 	}
+	if in.PodsWithoutDrainWait != nil {
+		in, out := &in.PodsWithoutDrainWait, &out.PodsWithoutDrainWait
+		*out = make([]PodReference, len(*in))
+		copy(*out, *in)
+	}
 	if in.Conditions != nil {
 		in, out := &in.Conditions, &out.Conditions
 		*out = make([]v1.Condition, len(*in))

@@ -378,8 +378,9 @@ func (r *TargetBindingReconciler) setGateTrue(ctx context.Context, pod *corev1.P
 	return nil
 }
 
-// reportMissingGates lists selected pods that lack the gate, and records an
-// event when that list changes.
+// reportMissingGates lists selected pods that lack the gate (recording an
+// event when that list changes) and those the webhook could not give a
+// drain wait.
 func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncState) error {
 	b := s.binding
 	b.Status.PodsMissingGate = nil
@@ -392,6 +393,12 @@ func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncS
 		}
 	}
 	b.Status.PodsMissingGateCount = int32(len(b.Status.PodsMissingGate))
+	b.Status.PodsWithoutDrainWait = nil
+	for _, pod := range s.selected {
+		if pod.DeletionTimestamp == nil && pod.Annotations[v1alpha1.AnnotationDrainWait] == v1alpha1.DrainWaitExistingHandler {
+			b.Status.PodsWithoutDrainWait = append(b.Status.PodsWithoutDrainWait, v1alpha1.PodReference{Name: pod.Name})
+		}
+	}
 	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(b.Status.PodsMissingGate)))
 	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
 	names := fmt.Sprint(b.Status.PodsMissingGate)
