@@ -140,6 +140,11 @@ func InjectDrainWait(pod *corev1.Pod, targets []drainTarget, cfg DrainInjection)
 		setAnnotation(pod, v1alpha1.AnnotationDrainWait, v1alpha1.DrainWaitInjected)
 	}
 	addVolumes(pod)
+	if pod.Spec.ServiceAccountName == "" {
+		// What the ServiceAccount admission plugin does; a projected token
+		// needs it, and API servers without that plugin reject the pod.
+		pod.Spec.ServiceAccountName = "default"
+	}
 	pod.Spec.InitContainers = append([]corev1.Container{{
 		Name:         InitContainer,
 		Image:        cfg.Image,

@@ -44,10 +44,11 @@ type env struct {
 	done     chan error
 	te       *envtest.Environment
 	factory  controller.InstanceFactory
+	opts     []func(*manager.Options)
 }
 
 // startEnv starts the API server and the controller with factory.
-func startEnv(t testing.TB, factory controller.InstanceFactory) *env {
+func startEnv(t testing.TB, factory controller.InstanceFactory, opts ...func(*manager.Options)) *env {
 	t.Helper()
 	path := webhook.PodMutatePath
 	wh := webhook.Configuration(admissionregistrationv1.WebhookClientConfig{
@@ -65,7 +66,7 @@ func startEnv(t testing.TB, factory controller.InstanceFactory) *env {
 	if err != nil {
 		t.Fatalf("starting API server (run hack/build-cluster.sh; KUBEBUILDER_ASSETS=bin): %v", err)
 	}
-	e := &env{t: t, cfg: cfg, te: te, factory: factory}
+	e := &env{t: t, cfg: cfg, te: te, factory: factory, opts: opts}
 	t.Cleanup(func() {
 		e.stopController()
 		if err := te.Stop(); err != nil {
@@ -90,7 +91,7 @@ func (e *env) startController() {
 	wo := e.te.WebhookInstallOptions
 	e.registry = prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
-	mgr, err := manager.New(ctx, e.cfg, manager.Options{
+	o := manager.Options{
 		MetricsAddr:        "0",
 		ProbeAddr:          "0",
 		WebhookHost:        wo.LocalServingHost,
@@ -101,7 +102,11 @@ func (e *env) startController() {
 		Instances:          e.factory,
 		Registerer:         e.registry,
 		SkipNameValidation: true,
-	})
+	}
+	for _, f := range e.opts {
+		f(&o)
+	}
+	mgr, err := manager.New(ctx, e.cfg, o)
 	if err != nil {
 		cancel()
 		e.t.Fatalf("creating manager: %v", err)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/manager"
+	"github.com/zerodrop/zerodrop/internal/webhook"
 )
 
 // noLoadBalancer fails every connection: for tests that need none.
@@ -109,5 +111,36 @@ func mustCreate(t testing.TB, e *env, o client.Object) {
 	t.Helper()
 	if err := e.c.Create(context.Background(), o); err != nil {
 		t.Fatalf("creating %s: %v", o.GetName(), err)
+	}
+}
+
+// TestWebhook_InjectsDrainWaitTheAPIServerAccepts proves the drain-wait
+// injection produces a pod the real API server accepts: init container,
+// projected token volume, preStop, raised grace period, and that the
+// admission warning reaches the client.
+func TestWebhook_InjectsDrainWaitTheAPIServerAccepts(t *testing.T) {
+	e := startEnv(t, noLoadBalancer, func(o *manager.Options) {
+		o.Drain = webhook.DrainInjection{Image: "zerodrop:test", BinaryInImage: "/zerodrop", Endpoint: "https://127.0.0.1:1/v1/drained"}
+	})
+	e.namespace("drainwait", true)
+	mustCreate(t, e, service("drainwait", "web", map[string]string{"app": "web"}))
+	mustCreate(t, e, binding("drainwait", "web", "web", "edge"))
+	p := pod("drainwait", "a", map[string]string{"app": "web"}, 8080)
+	if err := e.c.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	pre := p.Spec.Containers[0].Lifecycle
+	if pre == nil || pre.PreStop == nil || pre.PreStop.Exec == nil || pre.PreStop.Exec.Command[1] != "wait-drained" {
+		t.Fatalf("preStop = %+v", pre)
+	}
+	if len(p.Spec.InitContainers) != 1 || p.Spec.InitContainers[0].Name != webhook.InitContainer {
+		t.Errorf("init containers = %+v", p.Spec.InitContainers)
+	}
+	// 2s × 2 + 30s drain + 10s shutdown budget
+	if g := p.Spec.TerminationGracePeriodSeconds; g == nil || *g != 44 {
+		t.Errorf("grace = %v, want 44", g)
+	}
+	if p.Annotations[v1alpha1.AnnotationOriginalGracePeriod] != "30" {
+		t.Errorf("annotations = %v", p.Annotations)
 	}
 }
