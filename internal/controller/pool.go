@@ -32,8 +32,9 @@ type Pool struct {
 type poolEntry struct {
 	spec       v1alpha1.Instance
 	provider   v1alpha1.Provider
-	inst       loadbalancer.Instance
-	generation string
+	inst loadbalancer.Instance
+	// generations holds the last generation each observer saw.
+	generations map[string]string
 }
 
 // NewPool returns an empty pool that connects through factory.
@@ -68,10 +69,11 @@ func (p *Pool) Instances(lb *v1alpha1.LoadBalancer) ([]NamedInstance, error) {
 	return out, nil
 }
 
-// ObserveGeneration records the process generation an instance reported and
-// returns true the first time a change from a known generation is seen, so
-// that a restart is reported once however many bindings notice it.
-func (p *Pool) ObserveGeneration(lbName, instance, generation string) bool {
+// ObserveGeneration records the process generation an instance reported to
+// observer and returns true when it changed from the one that observer saw
+// before, so that each observer (a binding, the LoadBalancer's status)
+// reports a restart once.
+func (p *Pool) ObserveGeneration(observer, lbName, instance, generation string) bool {
 	if generation == "" {
 		return false
 	}
@@ -81,9 +83,12 @@ func (p *Pool) ObserveGeneration(lbName, instance, generation string) bool {
 	if e == nil {
 		return false
 	}
-	changed := e.generation != "" && e.generation != generation
-	e.generation = generation
-	return changed
+	if e.generations == nil {
+		e.generations = map[string]string{}
+	}
+	last := e.generations[observer]
+	e.generations[observer] = generation
+	return last != "" && last != generation
 }
 
 // Close closes every connection.

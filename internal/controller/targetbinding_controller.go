@@ -83,6 +83,7 @@ type drainKey struct {
 // +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings/finalizers,verbs=update
 // +kubebuilder:rbac:groups=zerodrop.dev,resources=loadbalancers,verbs=get;list;watch
+// +kubebuilder:rbac:groups=zerodrop.dev,resources=loadbalancers/status,verbs=get;update;patch
 // +kubebuilder:rbac:groups="",resources=pods,verbs=get;list;watch
 // +kubebuilder:rbac:groups="",resources=pods/status,verbs=patch
 // +kubebuilder:rbac:groups="",resources=services;namespaces,verbs=get;list;watch
@@ -246,7 +247,7 @@ func (r *TargetBindingReconciler) observeInstances(ctx context.Context, s *syncS
 			r.instanceFailed(ctx, s, inst.Name, "status", err)
 			continue
 		}
-		if r.Pool.ObserveGeneration(s.lb.Name, inst.Name, st.Generation) {
+		if r.Pool.ObserveGeneration(s.binding.Namespace+"/"+s.binding.Name, s.lb.Name, inst.Name, st.Generation) {
 			r.Metrics.InstanceRestart.WithLabelValues(s.lb.Name, inst.Name).Inc()
 			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventInstanceRestarted, "Sync",
 				"instance %s of load balancer %s restarted or reloaded; re-registering targets", inst.Name, s.lb.Name)

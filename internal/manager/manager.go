@@ -122,6 +122,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)
 	}
+	lbr := &controller.LoadBalancerReconciler{Client: mgr.GetClient(), Pool: pool, Interval: 5 * o.ResyncInterval}
+	if err := lbr.SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("setting up the LoadBalancer reconciler: %w", err)
+	}
 	mgr.GetWebhookServer().Register(zdwebhook.PodMutatePath, &webhook.Admission{Handler: &zdwebhook.PodMutator{
 		Reader:  mgr.GetAPIReader(),
 		Decoder: admission.NewDecoder(scheme),

@@ -411,6 +411,17 @@ func TestController_LoadBalancerDownThenBack(t *testing.T) {
 	if s := f.gate(t, p.Name); s == corev1.ConditionTrue {
 		t.Fatal("gate True while the load balancer is down")
 	}
+	e.eventually("load balancer reports the instance unreachable", 60*time.Second, func() error {
+		lb := &v1alpha1.LoadBalancer{}
+		if err := e.c.Get(context.Background(), types.NamespacedName{Name: f.lbName}, lb); err != nil {
+			return err
+		}
+		c := meta.FindStatusCondition(lb.Status.Conditions, v1alpha1.ConditionReady)
+		if c == nil || c.Status != metav1.ConditionFalse || lb.Status.ReachableInstances != 0 {
+			return fmt.Errorf("Ready = %+v, reachable %d", c, lb.Status.ReachableInstances)
+		}
+		return nil
+	})
 	if err := f.procs[0].Restart(context.Background()); err != nil {
 		t.Fatalf("starting haproxy again: %v", err)
 	}

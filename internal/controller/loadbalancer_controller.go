@@ -1,0 +1,130 @@
+package controller
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+)
+
+// LoadBalancerReconciler reports on each LoadBalancer whether zerodrop can
+// reach its instances. It probes an instance with a Status call for a
+// backend some binding uses; with no binding there is nothing to probe and
+// the Ready condition says so.
+type LoadBalancerReconciler struct {
+	client.Client
+	// Pool connects to load-balancer instances (shared with bindings).
+	Pool *Pool
+	// Interval is how often the instances are probed.
+	Interval time.Duration
+}
+
+// Reasons of the LoadBalancer's Ready condition beyond the shared ones.
+const (
+	// ReasonNoBindings: no binding uses the load balancer yet.
+	ReasonNoBindings = "NoBindings"
+)
+
+// Reconcile probes every instance and writes the status if it changed.
+func (r *LoadBalancerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	lb := &v1alpha1.LoadBalancer{}
+	if err := r.Get(ctx, req.NamespacedName, lb); err != nil {
+		return ctrl.Result{}, client.IgnoreNotFound(err)
+	}
+	orig := lb.Status.DeepCopy()
+	backend, err := r.someBackend(ctx, lb.Name)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	lb.Status.ObservedGeneration = lb.Generation
+	if backend == "" {
+		lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
+		meta.SetStatusCondition(&lb.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown,
+			Reason: ReasonNoBindings, Message: "no TargetBinding uses this load balancer yet", ObservedGeneration: lb.Generation})
+	} else {
+		r.probe(ctx, lb, backend)
+	}
+	if !equality.Semantic.DeepEqual(orig, &lb.Status) {
+		base := lb.DeepCopy()
+		base.Status = *orig
+		if err := r.Status().Patch(ctx, lb, client.MergeFrom(base)); err != nil {
+			return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("patching load balancer status: %w", err))
+		}
+	}
+	return ctrl.Result{RequeueAfter: r.Interval}, nil
+}
+
+// someBackend returns the backend of one binding that uses the load
+// balancer, or "" when none does.
+func (r *LoadBalancerReconciler) someBackend(ctx context.Context, lbName string) (string, error) {
+	var list v1alpha1.TargetBindingList
+	if err := r.List(ctx, &list, client.MatchingFields{IndexLoadBalancerRef: lbName}, client.Limit(1)); err != nil {
+		return "", fmt.Errorf("listing bindings of load balancer %q: %w", lbName, err)
+	}
+	if len(list.Items) == 0 {
+		return "", nil
+	}
+	return list.Items[0].Spec.Backend, nil
+}
+
+// probe calls every instance once and records what it saw.
+func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBalancer, backend string) {
+	prev := map[string]v1alpha1.InstanceStatus{}
+	for _, is := range lb.Status.Instances {
+		prev[is.Name] = is
+	}
+	lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
+	insts, err := r.Pool.Instances(lb)
+	var failed []string
+	for _, spec := range lb.Spec.Instances {
+		is := v1alpha1.InstanceStatus{Name: spec.Name, LastRestart: prev[spec.Name].LastRestart}
+		switch {
+		case err != nil:
+			is.Message = err.Error()
+		default:
+			st, serr := instanceNamed(insts, spec.Name).Status(ctx, backend)
+			if serr != nil {
+				is.Message = serr.Error()
+				break
+			}
+			is.Reachable = true
+			lb.Status.ReachableInstances++
+			if r.Pool.ObserveGeneration("LoadBalancer", lb.Name, spec.Name, st.Generation) {
+				now := metav1.Now()
+				is.LastRestart = &now
+			}
+		}
+		if !is.Reachable {
+			failed = append(failed, spec.Name)
+		}
+		lb.Status.Instances = append(lb.Status.Instances, is)
+	}
+	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllReachable,
+		Message: fmt.Sprintf("%d instances reachable", lb.Status.ReachableInstances), ObservedGeneration: lb.Generation}
+	if len(failed) > 0 {
+		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonInstanceUnreachable, fmt.Sprintf("unreachable: %v", failed)
+	}
+	meta.SetStatusCondition(&lb.Status.Conditions, c)
+}
+
+func instanceNamed(insts []NamedInstance, name string) NamedInstance {
+	for _, i := range insts {
+		if i.Name == name {
+			return i
+		}
+	}
+	return NamedInstance{}
+}
+
+// SetupWithManager registers the reconciler. It relies on the binding
+// index that TargetBindingReconciler.SetupWithManager registers.
+func (r *LoadBalancerReconciler) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.LoadBalancer{}).Complete(r)
+}
