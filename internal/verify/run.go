@@ -360,13 +360,15 @@ func (r *Run) runDuring(ctx context.Context, loadDone <-chan struct{}, atk *atta
 func (r *Run) reportConfig() report.Config {
 	c := r.cfg
 	rc := report.Config{
-		Method:          c.Targets[0].Method,
-		Rate:            c.Rate,
-		DurationSeconds: c.Duration.Seconds(),
-		TimeoutSeconds:  c.Timeout.Seconds(),
-		KeepAlive:       c.KeepAlive,
-		MaxErrors:       c.MaxErrors,
-		MaxErrorRate:    c.MaxErrorRate,
+		Method:           c.Targets[0].Method,
+		Rate:             c.Rate,
+		DurationSeconds:  c.Duration.Seconds(),
+		TimeoutSeconds:   c.Timeout.Seconds(),
+		KeepAlive:        c.KeepAlive,
+		MaxErrors:        c.MaxErrors,
+		MaxErrorRate:     c.MaxErrorRate,
+		MinRateRatio:     c.MinRateRatio,
+		MaxScheduleLagMs: float64(c.MaxScheduleLag) / float64(time.Millisecond),
 	}
 	if rc.MaxErrors < 0 {
 		rc.MaxErrors = -1

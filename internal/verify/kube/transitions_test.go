@@ -23,7 +23,9 @@ func pod(opts ...podOpt) *corev1.Pod {
 }
 
 func cond(t corev1.PodConditionType, s corev1.ConditionStatus) podOpt {
-	return func(p *corev1.Pod) { p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: s}) }
+	return func(p *corev1.Pod) {
+		p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: t, Status: s})
+	}
 }
 
 func onNode(n string) podOpt { return func(p *corev1.Pod) { p.Spec.NodeName = n } }

@@ -74,6 +74,11 @@ type Config struct {
 	MaxErrors int64 `json:"maxErrors"`
 	// MaxErrorRate is the error budget as a fraction; -1 when not applied.
 	MaxErrorRate float64 `json:"maxErrorRate"`
+	// MinRateRatio is the lowest achieved/requested ratio that passes.
+	MinRateRatio float64 `json:"minRateRatio"`
+	// MaxScheduleLagMs is how far behind schedule the sender may fall
+	// before the run stops as not sustainable.
+	MaxScheduleLagMs float64 `json:"maxScheduleLagMs"`
 }
 
 // Totals counts requests by outcome.

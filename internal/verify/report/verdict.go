@@ -32,11 +32,11 @@ func Judge(r *Report, in JudgeInput) Verdict {
 	switch {
 	case r.Rate.Aborted:
 		set(StatusRateNotSustained, ExitRateNotSustained, fmt.Sprintf(
-			"could not sustain %.0f requests/s: the sender fell more than %.0f ms behind schedule and stopped (achieved %.1f/s)",
-			r.Rate.Requested, r.Rate.MaxScheduleLagMs, r.Rate.Achieved))
+			"could not sustain %.0f requests/s on this machine: sending fell more than %.0f ms behind schedule, so the run stopped after %d requests (achieved %.1f/s)",
+			r.Rate.Requested, r.Config.MaxScheduleLagMs, r.Totals.Requests, r.Rate.Achieved))
 	case r.Totals.Requests > 1 && r.Rate.Ratio < in.MinRateRatio:
 		set(StatusRateNotSustained, ExitRateNotSustained, fmt.Sprintf(
-			"could not sustain %.0f requests/s: achieved %.1f/s (ratio %.3f < %.2f)",
+			"could not sustain %.0f requests/s on this machine: achieved %.1f/s (ratio %.3f < %.2f)",
 			r.Rate.Requested, r.Rate.Achieved, r.Rate.Ratio, in.MinRateRatio))
 	}
 	if in.DuringFailed {
