@@ -253,3 +253,43 @@ func TestNew_rejectsBadConfig(t *testing.T) {
 		t.Errorf("New rejected a good config: %v", err)
 	}
 }
+
+func TestRun_Execute_keepsSendingOnScheduleWhenEveryRequestStalls(t *testing.T) {
+	// Open model: a backend that never answers must cost errors, not
+	// requests. 100/s for 1 s with a 2 s timeout: all 100 requests leave
+	// on schedule although none has returned when the last one is sent.
+	srv := faultserver.Start(t, "127.43.1.6", faultserver.Behavior{Hang: true})
+	rep := runOrFail(t, verify.Config{Targets: []verify.Target{{URL: srv.URL}}, Rate: 100, Duration: time.Second,
+		Timeout: 2 * time.Second, KeepAlive: true, SkipProbe: true})
+	if rep.Totals.Requests != 100 || rep.Totals.ByClass[classify.Timeout] != 100 {
+		t.Fatalf("sent %d, timeouts %d: want 100 and 100", rep.Totals.Requests, rep.Totals.ByClass[classify.Timeout])
+	}
+	if rep.Rate.Ratio < 0.9 {
+		t.Errorf("sending slowed down behind a stalled backend: achieved %.1f/s (ratio %.3f)", rep.Rate.Achieved, rep.Rate.Ratio)
+	}
+	if got := srv.Requests.Load(); got != 100 {
+		t.Errorf("the server received %d requests, want 100", got)
+	}
+}
+
+func TestRun_Execute_controlsConnectionReuse(t *testing.T) {
+	for _, tc := range []struct {
+		keepAlive bool
+		check     func(conns int64) bool
+		want      string
+	}{
+		{true, func(c int64) bool { return c >= 1 && c <= 20 }, "a few reused connections"},
+		{false, func(c int64) bool { return c == 100 }, "one connection per request"},
+	} {
+		srv := faultserver.Start(t, "127.43.1.7", faultserver.Behavior{})
+		rep := runOrFail(t, verify.Config{Targets: []verify.Target{{URL: srv.URL}}, Rate: 100, Duration: time.Second, KeepAlive: tc.keepAlive, SkipProbe: true})
+		if rep.Totals.OK != 100 {
+			t.Fatalf("keep-alive %t: %d ok of %d", tc.keepAlive, rep.Totals.OK, rep.Totals.Requests)
+		}
+		if c := srv.Conns.Load(); !tc.check(c) {
+			t.Errorf("keep-alive %t: %d connections for 100 requests, want %s", tc.keepAlive, c, tc.want)
+		} else {
+			t.Logf("keep-alive %t: %d connections for 100 requests", tc.keepAlive, c)
+		}
+	}
+}

@@ -42,6 +42,8 @@ type Server struct {
 	URL string
 	// Requests counts requests read.
 	Requests atomic.Int64
+	// Conns counts connections accepted.
+	Conns atomic.Int64
 	// Failed counts requests answered with FailStatus.
 	Failed atomic.Int64
 
@@ -116,6 +118,7 @@ func (s *Server) serve() {
 		default:
 		}
 		s.conns[c] = struct{}{}
+		s.Conns.Add(1)
 		s.wg.Add(1)
 		s.mu.Unlock()
 		go s.handle(c)
@@ -144,7 +147,6 @@ func (s *Server) handle(c net.Conn) {
 		case s.b.CloseAfterRequest:
 			return
 		case s.b.Hang:
-			_ = c.SetReadDeadline(time.Time{})
 			_, _ = br.ReadByte() // returns when the client closes or Close runs
 			return
 		case s.b.Reset:
