@@ -285,7 +285,9 @@ func buildChart(r *Report, events []numberedEvent) chartView {
 	}
 
 	// Lanes: one per pod and TargetBinding.
-	c.AxisText = append(c.AxisText, svgText{X: chartLeft, Y: lanesTop - 10, Text: "pods and TargetBindings", Class: "panel"})
+	if len(r.Lanes) > 0 {
+		c.AxisText = append(c.AxisText, svgText{X: chartLeft, Y: lanesTop - 10, Text: "pods and TargetBindings", Class: "panel"})
+	}
 	for i, l := range r.Lanes {
 		y := lanesTop + float64(i)*(laneHeight+laneGap)
 		lv := laneView{
