@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zerodrop/zerodrop/internal/verify/report"
@@ -103,16 +104,20 @@ type Config struct {
 	MaxScheduleLag time.Duration
 	// SkipProbe skips checking that every target answers before the load.
 	SkipProbe bool
-	// OnResult, if set, sees every request's result (from one goroutine).
+	// OnResult, if set, sees every request's result, from one goroutine, as
+	// results arrive; it must be quick (a slow one holds up the collection
+	// of results, not the sending of requests).
 	OnResult func(Result)
 	// OnProgress, if set, is called about once a second.
 	OnProgress func(Progress)
 }
 
-// Run is one verify run. Record may be called from any goroutine at any
-// time, also before and during Execute.
+// Run is one verify run; Execute runs it once. Record may be called from
+// any goroutine at any time, also before and during Execute.
 type Run struct {
 	cfg Config
+
+	executed atomic.Bool
 
 	mu     sync.Mutex
 	events []report.Event
@@ -216,6 +221,9 @@ func (r *Run) snapshotEvents() []report.Event {
 // watcher that could not start. An interrupted run (ctx cancelled) returns
 // its partial report with the interrupted verdict.
 func (r *Run) Execute(ctx context.Context) (*report.Report, error) {
+	if r.executed.Swap(true) {
+		return nil, errors.New("this verify run was already executed: create a new one with New")
+	}
 	cfg := r.cfg
 	if !cfg.SkipProbe {
 		if err := probe(ctx, cfg.Targets, cfg.Timeout); err != nil {

@@ -59,7 +59,7 @@ func TestMeasureSustainedRate(t *testing.T) {
 
 	best := 0
 	for _, keepAlive := range []bool{true, false} {
-		for _, rate := range []int{1000, 2000, 5000, 10000, 15000, 20000, 30000, 50000} {
+		for _, rate := range []int{1000, 2000, 3000, 5000, 7500, 10000, 15000, 20000, 30000, 50000} {
 			rep := runOrFail(t, verify.Config{Targets: []verify.Target{{URL: url}}, Rate: rate, Duration: 3 * time.Second,
 				Timeout: 2 * time.Second, KeepAlive: keepAlive, SkipProbe: true, MaxErrors: -1, MaxErrorRate: -1})
 			t.Logf("keep-alive %-5t rate %6d/s: sent %7d achieved %9.1f/s ratio %.3f max lag %7.1f ms failed %d p99 %.1f ms verdict %s",
