@@ -135,7 +135,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	fl.StringVar(&f.jsonOut, "json", "", "write the JSON report to this file ('-': stdout, the summary then goes to stderr)")
 	fl.StringVar(&f.htmlOut, "html", "", "write the self-contained HTML report to this file")
 	fl.Int64Var(&f.maxErrors, "max-errors", 0, "error budget in failed requests (exit 2 above it); ignored when only --max-error-rate is given")
-	fl.Float64Var(&f.maxErrorRate, "max-error-rate", -1, "error budget as a fraction of requests, e.g. 0.001 (exit 2 above it)")
+	fl.Float64Var(&f.maxErrorRate, "max-error-rate", -1, "error budget as a fraction of requests, e.g. 0.001 (exit 2 above it; -1: off)")
 	fl.Float64Var(&f.minRateRatio, "min-rate-ratio", lib.DefaultMinRateRatio, "lowest achieved/requested rate that counts as sustained (exit 4 below it)")
 	fl.DurationVar(&f.maxLag, "max-schedule-lag", lib.DefaultMaxScheduleLag, "stop (exit 4) when sending falls this far behind schedule")
 	fl.BoolVar(&f.noProbe, "no-probe", false, "do not check that every target answers before starting")
