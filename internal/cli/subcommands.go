@@ -9,6 +9,7 @@ import (
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
+	"github.com/zerodrop/zerodrop/internal/cli/verify"
 	"github.com/zerodrop/zerodrop/internal/cli/waitdrained"
 )
 
@@ -18,6 +19,7 @@ func subcommands(ctx context.Context) []*cobra.Command {
 		controller.NewCommand(ctx),
 		waitdrained.NewCommand(ctx),
 		install.NewCommand(ctx),
+		verify.NewCommand(ctx),
 		lint.NewCommand(ctx),
 		cluster.NewCommand(ctx),
 	}
