@@ -30,9 +30,9 @@ type Pool struct {
 }
 
 type poolEntry struct {
-	spec       v1alpha1.Instance
-	provider   v1alpha1.Provider
-	inst loadbalancer.Instance
+	spec     v1alpha1.Instance
+	provider v1alpha1.Provider
+	inst     loadbalancer.Instance
 	// generations holds the last generation each observer saw.
 	generations map[string]string
 }
