@@ -18,6 +18,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/conformance"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
@@ -72,15 +73,15 @@ func newFixture(t testing.TB, e *env, ns string, healthPaths ...string) *lbFixtu
 // startPod creates a pod for target tg the way a workload would (the
 // webhook decides its gates) and plays kubelet: it binds it to a node and
 // sets its IP, phase and ContainersReady.
-func (f *lbFixture) startPod(t testing.TB, tg *target) *corev1.Pod {
+func (f *lbFixture) startPod(t testing.TB, tg *conformance.Server) *corev1.Pod {
 	t.Helper()
 	f.podSeq++
-	p := pod(f.ns, fmt.Sprintf("web-%d", f.podSeq), map[string]string{"app": "web"}, int32(tg.addr.Port()))
+	p := pod(f.ns, fmt.Sprintf("web-%d", f.podSeq), map[string]string{"app": "web"}, int32(tg.Addr().Port()))
 	p.Spec.NodeName = "node-1" // a bound pod is deleted gracefully, as with a kubelet
 	p.Spec.ServiceAccountName = "default"
 	mustCreate(t, f.e, p)
 	p.Status = corev1.PodStatus{
-		Phase: corev1.PodRunning, PodIP: tg.addr.Addr().String(), PodIPs: []corev1.PodIP{{IP: tg.addr.Addr().String()}},
+		Phase: corev1.PodRunning, PodIP: tg.Addr().Addr().String(), PodIPs: []corev1.PodIP{{IP: tg.Addr().Addr().String()}},
 		Conditions: []corev1.PodCondition{{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: metav1.Now()}},
 	}
 	if err := f.e.c.Status().Update(context.Background(), p); err != nil {
@@ -116,24 +117,24 @@ func (f *lbFixture) waitGate(t testing.TB, name string) {
 }
 
 // state returns tg's state on instance i, as HAProxy reports it.
-func (f *lbFixture) state(t testing.TB, i int, tg *target) loadbalancer.TargetStatus {
+func (f *lbFixture) state(t testing.TB, i int, tg *conformance.Server) loadbalancer.TargetStatus {
 	t.Helper()
 	st, err := f.insts[i].Status(context.Background(), "web")
 	if err != nil {
 		t.Fatalf("haproxy status: %v", err)
 	}
 	for _, ts := range st.Targets {
-		if ts.Address == tg.addr {
+		if ts.Address == tg.Addr() {
 			return ts
 		}
 	}
-	return loadbalancer.TargetStatus{Target: loadbalancer.Target{Address: tg.addr}, State: loadbalancer.StateAbsent}
+	return loadbalancer.TargetStatus{Target: loadbalancer.Target{Address: tg.Addr()}, State: loadbalancer.StateAbsent}
 }
 
 // waitState waits until tg has state s on instance i.
-func (f *lbFixture) waitState(t testing.TB, i int, tg *target, s loadbalancer.State) {
+func (f *lbFixture) waitState(t testing.TB, i int, tg *conformance.Server, s loadbalancer.State) {
 	t.Helper()
-	f.e.eventually(fmt.Sprintf("target %s %s on instance %d", tg.addr, s, i), 30*time.Second, func() error {
+	f.e.eventually(fmt.Sprintf("target %s %s on instance %d", tg.Addr(), s, i), 30*time.Second, func() error {
 		if got := f.state(t, i, tg).State; got != s {
 			return fmt.Errorf("state is %s", got)
 		}
@@ -170,7 +171,7 @@ func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
 	e := startEnv(t, provider.New)
 	f := newFixture(t, e, "gate", "/healthz")
 	good, bad := startTarget(t, "127.44.1.1"), startTarget(t, "127.44.1.2")
-	good.setPassing("/healthz", true)
+	good.SetHealthy(true)
 	pg, pb := f.startPod(t, good), f.startPod(t, bad)
 	if !hasGate(pg, f.binding) || !hasGate(pb, f.binding) {
 		t.Fatalf("webhook did not inject the gate: %v / %v", pg.Spec.ReadinessGates, pb.Spec.ReadinessGates)
@@ -189,10 +190,10 @@ func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
 			t.Fatalf("client request through haproxy: %d %v", code, err)
 		}
 	}
-	if n := bad.requests.Load(); n != 0 {
+	if n := bad.Requests(); n != 0 {
 		t.Errorf("pre-registered, not yet healthy target received %d client requests; want 0", n)
 	}
-	if n := good.requests.Load(); n != 200 {
+	if n := good.Requests(); n != 200 {
 		t.Errorf("healthy target received %d client requests; want 200", n)
 	}
 	st := f.bindingStatus(t)
@@ -203,7 +204,7 @@ func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
 		t.Errorf("binding Ready = %+v; want False while a target is pending", c)
 	}
 
-	bad.setPassing("/healthz", true)
+	bad.SetHealthy(true)
 	f.waitGate(t, pb.Name)
 	e.eventually("binding Ready", 10*time.Second, func() error {
 		c := meta.FindStatusCondition(f.bindingStatus(t).Conditions, v1alpha1.ConditionReady)
@@ -221,7 +222,7 @@ func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T)
 	e := startEnv(t, provider.New)
 	f := newFixture(t, e, "drain", "/healthz")
 	old, peer := startTarget(t, "127.44.2.1"), startTarget(t, "127.44.2.2")
-	old.setPassing("/healthz", true)
+	old.SetHealthy(true)
 	po := f.startPod(t, old)
 	f.waitGate(t, po.Name)
 
@@ -237,12 +238,12 @@ func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T)
 		held <- result{code, body, err}
 	}()
 	e.eventually("request held on the old target", 10*time.Second, func() error {
-		if old.holding.Load() != 1 {
-			return fmt.Errorf("holding %d", old.holding.Load())
+		if old.Holding() != 1 {
+			return fmt.Errorf("holding %d", old.Holding())
 		}
 		return nil
 	})
-	peer.setPassing("/healthz", true)
+	peer.SetHealthy(true)
 	pp := f.startPod(t, peer)
 	f.waitGate(t, pp.Name)
 
@@ -250,19 +251,19 @@ func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T)
 		t.Fatal(err)
 	}
 	f.waitState(t, 0, old, loadbalancer.StateDraining)
-	before := old.requests.Load()
+	before := old.Requests()
 	for range 50 {
-		if code, body, err := f.get(0, "/"); err != nil || code != http.StatusOK || body != peer.addr.String() {
-			t.Fatalf("request while draining: %d %q %v; want 200 from %s", code, body, err, peer.addr)
+		if code, body, err := f.get(0, "/"); err != nil || code != http.StatusOK || body != peer.Addr().String() {
+			t.Fatalf("request while draining: %d %q %v; want 200 from %s", code, body, err, peer.Addr())
 		}
 	}
-	if n := old.requests.Load() - before; n != 0 {
+	if n := old.Requests() - before; n != 0 {
 		t.Errorf("draining target received %d new requests; want 0", n)
 	}
-	old.releaseAll()
+	old.Release()
 	r := <-held
-	if r.err != nil || r.code != http.StatusOK || r.body != old.addr.String() {
-		t.Fatalf("in-flight request during drain: %d %q %v; want 200 from %s", r.code, r.body, r.err, old.addr)
+	if r.err != nil || r.code != http.StatusOK || r.body != old.Addr().String() {
+		t.Fatalf("in-flight request during drain: %d %q %v; want 200 from %s", r.code, r.body, r.err, old.Addr())
 	}
 	f.waitState(t, 0, old, loadbalancer.StateAbsent)
 }
@@ -274,8 +275,8 @@ func TestController_HAProxyRestartConverges(t *testing.T) {
 	e := startEnv(t, provider.New)
 	f := newFixture(t, e, "restart", "/healthz")
 	a, b := startTarget(t, "127.44.3.1"), startTarget(t, "127.44.3.2")
-	a.setPassing("/healthz", true)
-	b.setPassing("/healthz", true)
+	a.SetHealthy(true)
+	b.SetHealthy(true)
 	pa, pb := f.startPod(t, a), f.startPod(t, b)
 	f.waitGate(t, pa.Name)
 	f.waitGate(t, pb.Name)
@@ -317,7 +318,8 @@ func TestController_GateWaitsForEveryInstance(t *testing.T) {
 	e := startEnv(t, provider.New)
 	f := newFixture(t, e, "pair", "/healthz", "/healthz-b")
 	tg := startTarget(t, "127.44.4.1")
-	tg.setPassing("/healthz", true) // instance 0 checks /healthz, instance 1 /healthz-b
+	tg.SetHealthy(true) // instance 0 checks /healthz, instance 1 /healthz-b
+	tg.SetPathHealthy("/healthz-b", false)
 	p := f.startPod(t, tg)
 	f.waitState(t, 0, tg, loadbalancer.StateHealthy)
 	f.waitState(t, 1, tg, loadbalancer.StateInitial)
@@ -325,7 +327,7 @@ func TestController_GateWaitsForEveryInstance(t *testing.T) {
 	if s := f.gate(t, p.Name); s == corev1.ConditionTrue {
 		t.Fatal("gate True while one of two instances does not report the target healthy")
 	}
-	tg.setPassing("/healthz-b", true)
+	tg.SetPathHealthy("/healthz-b", true)
 	f.waitGate(t, p.Name)
 }
 
@@ -360,13 +362,13 @@ func TestController_RestartAndWebhookOutage(t *testing.T) {
 	e := startEnv(t, provider.New)
 	f := newFixture(t, e, "outage", "/healthz")
 	a := startTarget(t, "127.44.6.1")
-	a.setPassing("/healthz", true)
+	a.SetHealthy(true)
 	pa := f.startPod(t, a)
 	f.waitGate(t, pa.Name)
 
 	e.stopController()
 	b := startTarget(t, "127.44.6.2")
-	b.setPassing("/healthz", true)
+	b.SetHealthy(true)
 	pb := f.startPod(t, b) // failurePolicy Ignore: admitted without the gate
 	if hasGate(pb, f.binding) {
 		t.Fatal("pod created while the webhook was down got the gate")
@@ -399,7 +401,7 @@ func TestController_LoadBalancerDownThenBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	tg := startTarget(t, "127.44.7.1")
-	tg.setPassing("/healthz", true)
+	tg.SetHealthy(true)
 	p := f.startPod(t, tg)
 	e.eventually("binding reports the instance unreachable", 30*time.Second, func() error {
 		c := meta.FindStatusCondition(f.bindingStatus(t).Conditions, v1alpha1.ConditionSynced)

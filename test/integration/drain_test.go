@@ -92,8 +92,8 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 	f := newFixture(t, e, "drainauth", "/healthz")
 	mustCreate(t, e, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "default"}})
 	a, b := startTarget(t, "127.44.8.1"), startTarget(t, "127.44.8.2")
-	a.setPassing("/healthz", true)
-	b.setPassing("/healthz", true)
+	a.SetHealthy(true)
+	b.SetHealthy(true)
 	pa, pb := f.startPod(t, a), f.startPod(t, b)
 	f.waitGate(t, pa.Name)
 	f.waitGate(t, pb.Name)
@@ -127,19 +127,19 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 		}
 	})
 	t.Run("a terminating pod is drained only once HAProxy let go", func(t *testing.T) {
-		b.setPassing("/healthz", false) // all traffic to a
+		b.SetHealthy(false) // all traffic to a
 		f.waitState(t, 0, b, loadbalancer.StateUnhealthy)
 		held := make(chan error, 1)
 		go func() {
 			code, body, err := f.get(0, holdPath)
-			if err == nil && (code != http.StatusOK || body != a.addr.String()) {
+			if err == nil && (code != http.StatusOK || body != a.Addr().String()) {
 				err = fmt.Errorf("held request: %d %q", code, body)
 			}
 			held <- err
 		}()
 		e.eventually("a request held on target a", 10*time.Second, func() error {
-			if a.holding.Load() != 1 {
-				return fmt.Errorf("holding %d", a.holding.Load())
+			if a.Holding() != 1 {
+				return fmt.Errorf("holding %d", a.Holding())
 			}
 			return nil
 		})
@@ -150,7 +150,7 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 		if _, ans := d.ask(t, tokenA, ""); ans.Drained || ans.Reason != drain.ReasonDraining {
 			t.Fatalf("answer while a session is open: %+v, want not drained", ans)
 		}
-		a.releaseAll()
+		a.Release()
 		if err := <-held; err != nil {
 			t.Fatalf("in-flight request during the drain: %v", err)
 		}

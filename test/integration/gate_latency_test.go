@@ -39,10 +39,10 @@ func BenchmarkGateLatency(b *testing.B) {
 		}
 		time.Sleep(300 * time.Millisecond) // registered, failing its checks
 		turned := time.Now()
-		tg.setPassing("/healthz", true)
+		tg.SetHealthy(true)
 		seen := waitGateEvent(b, w, f.binding)
 		w.Stop()
-		passed := tg.passedSince(turned)
+		passed := tg.PassedSince(turned)
 		if len(passed) < 2 {
 			b.Fatalf("pod %s: gate True after %d passing checks; HAProxy needs rise=2", p.Name, len(passed))
 		}

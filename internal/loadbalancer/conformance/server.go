@@ -17,18 +17,20 @@ import (
 // HoldPath is the path at which a Server holds a request open until Release.
 const HoldPath = "/hold"
 
-// Server is a real HTTP target: it answers the health path with 200 or 503
-// as told, holds requests to HoldPath open until released, and counts the
-// other requests it serves (health checks are not counted).
+// Server is a real HTTP target: it answers its health paths with 200 or 503
+// as told (remembering when it passed a check), holds requests to HoldPath
+// open until released, and counts the other requests it serves (health
+// checks are not counted).
 type Server struct {
 	addr       netip.AddrPort
 	healthPath string
-	healthy    atomic.Bool
 	requests   atomic.Int64
 	holding    atomic.Int64
 
-	mu      sync.Mutex
-	release chan struct{}
+	mu       sync.Mutex
+	passing  map[string]bool
+	passedAt []time.Time
+	release  chan struct{}
 }
 
 // NewServer serves on l until the test ends; it starts healthy.
@@ -38,8 +40,8 @@ func NewServer(t testing.TB, l net.Listener, healthPath string) *Server {
 		addr:       l.Addr().(*net.TCPAddr).AddrPort(),
 		healthPath: healthPath,
 		release:    make(chan struct{}),
+		passing:    map[string]bool{healthPath: true},
 	}
-	s.healthy.Store(true)
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
 	go func() {
@@ -62,8 +64,14 @@ func NewServer(t testing.TB, l net.Listener, healthPath string) *Server {
 // ServeHTTP answers health checks, held requests and plain requests (with
 // its own address as the body).
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == s.healthPath {
-		if s.healthy.Load() {
+	s.mu.Lock()
+	pass, isCheck := s.passing[r.URL.Path]
+	if pass {
+		s.passedAt = append(s.passedAt, time.Now())
+	}
+	s.mu.Unlock()
+	if isCheck {
+		if pass {
 			w.WriteHeader(http.StatusOK)
 		} else {
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -89,7 +97,31 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (s *Server) Target() loadbalancer.Target { return loadbalancer.Target{Address: s.addr} }
 
 // SetHealthy makes the health path pass or fail.
-func (s *Server) SetHealthy(ok bool) { s.healthy.Store(ok) }
+func (s *Server) SetHealthy(ok bool) { s.SetPathHealthy(s.healthPath, ok) }
+
+// SetPathHealthy makes path a health path that passes or fails: an LB
+// instance configured with another check path then sees another state.
+func (s *Server) SetPathHealthy(path string, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.passing[path] = ok
+}
+
+// PassedSince returns the times of the checks it passed after since.
+func (s *Server) PassedSince(since time.Time) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []time.Time
+	for _, at := range s.passedAt {
+		if at.After(since) {
+			out = append(out, at)
+		}
+	}
+	return out
+}
+
+// Addr is where the server listens.
+func (s *Server) Addr() netip.AddrPort { return s.addr }
 
 // Requests counts the requests served, health checks excepted.
 func (s *Server) Requests() int64 { return s.requests.Load() }
