@@ -3,8 +3,6 @@ package controller
 import (
 	"context"
 	"fmt"
-	"net/netip"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -100,16 +98,4 @@ func (r *TargetBindingReconciler) bindingsByIndex(field string, namespaced bool)
 		}
 		return out
 	}
-}
-
-// GateBindingName returns the binding name of a zerodrop gate condition
-// type, or false for any other condition type.
-func GateBindingName(conditionType string) (string, bool) {
-	return strings.CutPrefix(conditionType, v1alpha1.GateConditionPrefix)
-}
-
-// TargetState is one pod's target as the drain endpoint reports it.
-type TargetState struct {
-	Instance string
-	Address  netip.AddrPort
 }
