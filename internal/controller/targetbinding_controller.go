@@ -476,8 +476,12 @@ func (r *TargetBindingReconciler) patchStatus(ctx context.Context, b *v1alpha1.T
 	return nil
 }
 
-// requeueAfter is soon while anything is on its way, later when settled.
+// requeueAfter is soon while anything is on its way, later when settled or
+// when an instance is unreachable (no point hammering it every poll).
 func (r *TargetBindingReconciler) requeueAfter(s *syncState) time.Duration {
+	if len(s.unreachable) > 0 {
+		return r.ResyncInterval
+	}
 	if s.pending {
 		return r.PollInterval
 	}
