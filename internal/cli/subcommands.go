@@ -9,6 +9,7 @@ import (
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
+	"github.com/zerodrop/zerodrop/internal/cli/verify"
 	"github.com/zerodrop/zerodrop/internal/cli/waitdrained"
 )
 
@@ -20,5 +21,6 @@ func subcommands(ctx context.Context) []*cobra.Command {
 		install.NewCommand(ctx),
 		lint.NewCommand(ctx),
 		cluster.NewCommand(ctx),
+		verify.NewCommand(ctx),
 	}
 }
