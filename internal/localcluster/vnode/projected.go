@@ -58,7 +58,7 @@ func (a *Agent) projectVolume(ctx context.Context, pod *corev1.Pod, p *corev1.Pr
 		}
 	}
 	for rel, data := range files {
-		path := filepath.Join(dir, filepath.Clean("/" + rel))
+		path := filepath.Join(dir, filepath.Clean("/"+rel))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			return fmt.Errorf("creating directory of projected file %s: %w", rel, err)
 		}
