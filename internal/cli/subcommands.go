@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/internal/cli/cluster"
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
+	"github.com/zerodrop/zerodrop/internal/cli/demo"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
 	"github.com/zerodrop/zerodrop/internal/cli/verify"
@@ -22,5 +23,6 @@ func subcommands(ctx context.Context) []*cobra.Command {
 		lint.NewCommand(ctx),
 		cluster.NewCommand(ctx),
 		verify.NewCommand(ctx),
+		demo.NewCommand(ctx),
 	}
 }
