@@ -2,6 +2,8 @@ package demo
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -165,7 +167,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 	cfg := process.Config{}
 	for i, m := range Modes() {
 		cfg.Frontends = append(cfg.Frontends, process.Frontend{
-			Name: m.Backend(), Backend: m.Backend(),
+			Name: m.Frontend(), Backend: m.Backend(),
 			Address: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 90, byte(1 + i)}), 0),
 		})
 		cfg.Backends = append(cfg.Backends, process.Backend{Name: m.Backend()})
@@ -176,7 +178,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 	}
 	e.closers = append(e.closers, p.Close)
 	for _, m := range Modes() {
-		e.progress("HAProxy frontend %-14s %s", m, p.FrontendURL(m.Backend()))
+		e.progress("HAProxy frontend %-14s %s", m, p.FrontendURL(m.Frontend()))
 	}
 	return p, nil
 }
@@ -270,6 +272,8 @@ func (e *Environment) StartController(ctx context.Context) error {
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(cctx) }()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(e.Cluster.CACertPEM())
 	addr := net.JoinHostPort(opts.WebhookHost, strconv.Itoa(opts.WebhookPort))
 	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
 		select {
@@ -277,7 +281,8 @@ func (e *Environment) StartController(ctx context.Context) error {
 			return false, fmt.Errorf("controller stopped: %w", err)
 		default:
 		}
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
+		// A full handshake, so the server logs no aborted one.
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
 		if err != nil {
 			return false, nil
 		}
@@ -325,7 +330,7 @@ func (e *Environment) createMode(ctx context.Context, m Mode) error {
 }
 
 // FrontendURL is the URL load for mode m goes to.
-func (e *Environment) FrontendURL(m Mode) string { return e.HAProxy.FrontendURL(m.Backend()) + "/" }
+func (e *Environment) FrontendURL(m Mode) string { return e.HAProxy.FrontendURL(m.Frontend()) + "/" }
 
 // LoadBalancer returns the HAProxy instance as zerodrop sees it.
 func (e *Environment) LoadBalancer() loadbalancer.Instance { return e.lb }

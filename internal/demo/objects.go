@@ -22,9 +22,11 @@ const (
 	// ModeNone is a plain endpoint sync: pods are registered once Ready and
 	// removed the moment they leave; no preStop, no gate.
 	ModeNone Mode = "no-zerodrop"
-	// ModeStatic is the seeds' static recipe on the same plain sync:
-	// preStop sleep, minReadySeconds, maxUnavailable 0 / maxSurge 1, a
-	// grace period to fit.
+	// ModeStatic is the seeds' static recipe: preStop sleep,
+	// minReadySeconds, maxUnavailable 0 / maxSurge 1, a grace period to
+	// fit, no gate; the load balancer drains a leaving target's open
+	// requests before removing it (like a deregistration delay) but nothing
+	// ties SIGTERM to it.
 	ModeStatic Mode = "static-recipe"
 	// ModeZerodrop is zerodrop: readiness gate and drain-aware
 	// termination, the app with no preStop of its own.
@@ -60,6 +62,9 @@ func (m Mode) Namespace() string { return "demo-" + string(m) }
 
 // Backend is the HAProxy backend (and frontend) of a mode.
 func (m Mode) Backend() string { return string(m) }
+
+// Frontend is the HAProxy frontend of a mode.
+func (m Mode) Frontend() string { return "fe-" + string(m) }
 
 // Title is the short column heading of a mode.
 func (m Mode) Title() string {
@@ -167,7 +172,10 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 }
 
 func buildBinding(m Mode, s *Scenario) *v1alpha1.TargetBinding {
-	gate, wait := m == ModeZerodrop, m == ModeZerodrop
+	// The static recipe's load balancers drain a deregistered target (AWS's
+	// deregistration delay, the seeds' setting); the plain sync removes it
+	// with its sessions.
+	gate, wait := m == ModeZerodrop, m != ModeNone
 	return &v1alpha1.TargetBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: AppName, Namespace: m.Namespace()},
 		Spec: v1alpha1.TargetBindingSpec{
@@ -203,7 +211,7 @@ func describe(m Mode, s *Scenario) string {
 	case ModeNone:
 		return "plain endpoint sync, no preStop, no gate"
 	case ModeStatic:
-		return fmt.Sprintf("preStop sleep %d, minReadySeconds %d, grace %ds, maxSurge 1 / maxUnavailable 0, plain endpoint sync",
+		return fmt.Sprintf("preStop sleep %d, minReadySeconds %d, grace %ds, maxSurge 1 / maxUnavailable 0, LB drains leaving targets, no gate",
 			int(s.StaticRecipe.PreStopSleep.Duration.Seconds()), s.MinReadySeconds(), s.StaticGraceSeconds())
 	}
 	return fmt.Sprintf("readiness gate + drain-aware termination (drain timeout %s), no preStop of its own", s.Drain.Timeout.Duration)

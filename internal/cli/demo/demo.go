@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
@@ -76,7 +77,9 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 		return fmt.Errorf("creating controller log: %w", err)
 	}
 	defer logFile.Close()
-	ctrl.SetLogger(zap.New(zap.WriteTo(logFile)))
+	logger := zap.New(zap.WriteTo(logFile))
+	ctrl.SetLogger(logger)
+	klog.SetLogger(logger) // client-go's own messages (watch ends) go there too
 	self, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("finding the zerodrop binary: %w", err)
