@@ -2,13 +2,13 @@ package demo
 
 import (
 	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
@@ -65,40 +65,40 @@ type Load struct {
 	// KeepAlive reuses client connections.
 	KeepAlive *bool `json:"keepAlive,omitempty"`
 	// MinDuration is the least time load runs per rollout kind.
-	MinDuration metav1.Duration `json:"minDuration"`
+	MinDuration Duration `json:"minDuration"`
 	// Warmup is the steady load before the rollout starts.
-	Warmup metav1.Duration `json:"warmup"`
+	Warmup Duration `json:"warmup"`
 	// Cooldown is the load after the rollout has settled.
-	Cooldown metav1.Duration `json:"cooldown"`
+	Cooldown Duration `json:"cooldown"`
 	// Timeout bounds each request.
-	Timeout metav1.Duration `json:"timeout"`
+	Timeout Duration `json:"timeout"`
 }
 
 // App is the app's behaviour.
 type App struct {
-	StartupDelay metav1.Duration `json:"startupDelay"`
-	Latency      metav1.Duration `json:"latency"`
+	StartupDelay Duration `json:"startupDelay"`
+	Latency      Duration `json:"latency"`
 	// Shutdown is "immediate" or "graceful".
 	Shutdown vnode.ShutdownMode `json:"shutdown"`
 	// ShutdownBudget is what the app needs after SIGTERM.
-	ShutdownBudget metav1.Duration `json:"shutdownBudget"`
+	ShutdownBudget Duration `json:"shutdownBudget"`
 }
 
 // LoadBalancer are HAProxy's check settings.
 type LoadBalancer struct {
-	CheckInterval metav1.Duration `json:"checkInterval"`
+	CheckInterval Duration `json:"checkInterval"`
 	Rise          int32           `json:"rise"`
 	Fall          int32           `json:"fall"`
 }
 
 // Drain are zerodrop's drain settings.
 type Drain struct {
-	Timeout metav1.Duration `json:"timeout"`
+	Timeout Duration `json:"timeout"`
 }
 
 // StaticRecipe is the seeds' preStop-sleep recipe.
 type StaticRecipe struct {
-	PreStopSleep metav1.Duration `json:"preStopSleep"`
+	PreStopSleep Duration `json:"preStopSleep"`
 }
 
 // keepAlive reports whether client connections are reused (default true).
@@ -151,7 +151,11 @@ func (s *Scenario) Validate() error {
 	bad := func(field, format string, args ...any) {
 		errs = append(errs, fmt.Errorf("%s: %s", field, fmt.Sprintf(format, args...)))
 	}
-	durationIn := func(field string, d metav1.Duration, lo, hi time.Duration) {
+	durationIn := func(field string, d Duration, lo, hi time.Duration) {
+		if d.err != nil {
+			bad(field, "%s is not a duration such as \"2s\" or \"500ms\"", d.raw)
+			return
+		}
 		if d.Duration < lo || d.Duration > hi {
 			bad(field, "%s is outside [%s, %s]", d.Duration, lo, hi)
 		}
@@ -220,3 +224,26 @@ func (s *Scenario) StaticGraceSeconds() int64 {
 
 // staticGraceBuffer is the static recipe's margin on top of sleep + shutdown.
 const staticGraceBuffer = 5 * time.Second
+
+// Duration is a Go duration written as a string ("500ms"). A malformed one
+// decodes without error and is reported by Validate with its field name.
+type Duration struct {
+	time.Duration
+	raw string
+	err error
+}
+
+// UnmarshalJSON reads a duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	d.raw = string(b)
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		d.err = err
+		return nil
+	}
+	d.Duration, d.err = time.ParseDuration(s)
+	return nil
+}
+
+// MarshalJSON writes the duration as a string.
+func (d Duration) MarshalJSON() ([]byte, error) { return json.Marshal(d.Duration.String()) }
