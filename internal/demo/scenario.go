@@ -87,8 +87,8 @@ type App struct {
 // LoadBalancer are HAProxy's check settings.
 type LoadBalancer struct {
 	CheckInterval Duration `json:"checkInterval"`
-	Rise          int32           `json:"rise"`
-	Fall          int32           `json:"fall"`
+	Rise          int32    `json:"rise"`
+	Fall          int32    `json:"fall"`
 }
 
 // Drain are zerodrop's drain settings.
