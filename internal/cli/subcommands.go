@@ -7,6 +7,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/internal/cli/cluster"
 	"github.com/zerodrop/zerodrop/internal/cli/controller"
+	"github.com/zerodrop/zerodrop/internal/cli/demo"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
 	"github.com/zerodrop/zerodrop/internal/cli/verify"
@@ -16,6 +17,7 @@ import (
 // subcommands lists every subcommand explicitly: no init-time registration.
 func subcommands(ctx context.Context) []*cobra.Command {
 	return []*cobra.Command{
+		demo.NewCommand(ctx),
 		controller.NewCommand(ctx),
 		waitdrained.NewCommand(ctx),
 		install.NewCommand(ctx),

@@ -694,3 +694,11 @@ func ancestorsBin(dir string) []string {
 		dir = parent
 	}
 }
+
+// WaitServiceAccount waits until the namespace's default ServiceAccount
+// exists (pods cannot be created before it).
+func (c *Cluster) WaitServiceAccount(ctx context.Context, namespace string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	return c.waitDefaultServiceAccount(ctx, namespace)
+}

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -507,6 +508,78 @@ func TestCluster(t *testing.T) {
 		if err != nil || string(got) != want {
 			t.Errorf("preStop wrote %q (%v), want %q", got, err, want)
 		}
+	})
+
+	t.Run("a projected token has its audience and pod binding, and a failing exec preStop gives FailedPreStopHook", func(t *testing.T) {
+		const audience = "vnode-test.zerodrop.dev"
+		out := filepath.Join(t.TempDir(), "token")
+		exp := int64(1200)
+		pod := &corev1.Pod{
+			ObjectMeta: metav1.ObjectMeta{Name: "projected"},
+			Spec: corev1.PodSpec{
+				Volumes: []corev1.Volume{{Name: "aud-token", VolumeSource: corev1.VolumeSource{Projected: &corev1.ProjectedVolumeSource{
+					Sources: []corev1.VolumeProjection{{ServiceAccountToken: &corev1.ServiceAccountTokenProjection{
+						Audience: audience, ExpirationSeconds: &exp, Path: "nested/token",
+					}}},
+				}}}},
+				Containers: []corev1.Container{{
+					Name: "app", Image: "example.com/web:1", Ports: []corev1.ContainerPort{{ContainerPort: 8080}},
+					VolumeMounts: []corev1.VolumeMount{{Name: "aud-token", MountPath: "/var/run/secrets/test", ReadOnly: true}},
+					Env:          []corev1.EnvVar{{Name: "OUT", Value: out}},
+					Lifecycle: &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{Command: []string{
+						"/bin/sh", "-c", "cp /var/run/secrets/test/nested/token \"$OUT\"; echo hook-said-no; exit 3"}}}},
+				}},
+			},
+		}
+		created := createReadyPod(t, cs, ns, pod)
+		// The volume's host directory, as the node laid it out.
+		token, err := os.ReadFile(filepath.Join(c.Dir(), "nodes", created.Spec.NodeName, "pods", string(created.UID), "volumes", "aud-token", "nested", "token"))
+		if err != nil {
+			t.Fatalf("reading the projected token: %v", err)
+		}
+		review := func(aud string) *authenticationv1.TokenReview {
+			tr, err := cs.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{
+				Token: string(token), Audiences: []string{aud}}}, metav1.CreateOptions{})
+			if err != nil {
+				t.Fatalf("token review: %v", err)
+			}
+			return tr
+		}
+		tr := review(audience)
+		if !tr.Status.Authenticated || tr.Status.User.Username != "system:serviceaccount:default:default" ||
+			fmt.Sprint(tr.Status.User.Extra["authentication.kubernetes.io/pod-name"]) != "[projected]" ||
+			fmt.Sprint(tr.Status.User.Extra["authentication.kubernetes.io/pod-uid"]) != "["+string(created.UID)+"]" {
+			t.Errorf("token review for %s: %+v, want the default service account bound to pod projected", audience, tr.Status)
+		}
+		if tr := review("https://kubernetes.default.svc.cluster.local"); tr.Status.Authenticated {
+			t.Errorf("the token is accepted for the API server's own audience: %+v", tr.Status)
+		}
+		deletePod(t, cs, ns, "projected")
+		waitFor(t, "projected removed", func() (bool, error) { return indexOf(events.of(created.UID), vnode.EventPodRemoved) >= 0, nil })
+		if got, err := os.ReadFile(out); err != nil || string(got) != string(token) {
+			t.Errorf("the preStop read %q (%v) at the token's mount path, want the projected token", got, err)
+		}
+
+		evs := events.of(created.UID)
+		i := indexOf(evs, vnode.EventFailedPreStopHook)
+		if i < 0 || !strings.Contains(evs[i].Detail, "hook-said-no") {
+			t.Fatalf("no FailedPreStopHook with the hook's output in the event stream: %+v", evs)
+		}
+		if j := indexOf(evs, vnode.EventSIGTERM); j < i {
+			t.Errorf("SIGTERM (%d) before the FailedPreStopHook event (%d)", j, i)
+		}
+		waitFor(t, "a FailedPreStopHook Event", func() (bool, error) {
+			list, err := cs.CoreV1().Events(ns).List(ctx, metav1.ListOptions{FieldSelector: "involvedObject.uid=" + string(created.UID)})
+			if err != nil {
+				return false, err
+			}
+			for _, e := range list.Items {
+				if e.Reason == vnode.ReasonFailedPreStopHook && e.Type == corev1.EventTypeWarning && strings.Contains(e.Message, "hook-said-no") {
+					return true, nil
+				}
+			}
+			return false, fmt.Errorf("events: %+v", list.Items)
+		})
 	})
 
 	t.Run("a failing liveness probe restarts the container", func(t *testing.T) {

@@ -175,3 +175,32 @@ func (p *pki) write(dir string) (pkiFiles, error) {
 	}
 	return f, nil
 }
+
+// CACertPEM returns the cluster CA certificate, PEM-encoded: what clients of
+// a server with a certificate from IssueServingCert trust, and the CA bundle
+// of a webhook configuration pointing at such a server.
+func (c *Cluster) CACertPEM() []byte { return append([]byte(nil), c.pki.ca.certPEM...) }
+
+// IssueServingCert writes tls.crt and tls.key into dir (created if needed):
+// a serving certificate for 127.0.0.1 and localhost signed by the cluster
+// CA, in the layout controller-runtime's webhook server reads.
+func (c *Cluster) IssueServingCert(dir string) error {
+	kp, err := c.pki.ca.sign(&x509.Certificate{
+		Subject:     pkix.Name{CommonName: "zerodrop-local-webhook"},
+		DNSNames:    []string{"localhost"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	if err != nil {
+		return fmt.Errorf("signing webhook serving certificate: %w", err)
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating certificate directory: %w", err)
+	}
+	for name, data := range map[string][]byte{"tls.crt": kp.certPEM, "tls.key": kp.keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	return nil
+}

@@ -258,19 +258,18 @@ func (a *Agent) apiHostPort() string {
 	return u.Host
 }
 
-// serviceAccountFiles writes the pod's service-account token (a bound
-// token from the TokenRequest API, as kubelet's projected volume), CA and
-// namespace into dir, and a kubeconfig using them; it returns dir and the
-// kubeconfig path ("" when the pod opts out or the agent has no API URL).
-func (a *Agent) serviceAccountFiles(ctx context.Context, pod *corev1.Pod, dir string) (string, string, error) {
-	if a.opts.APIServer == "" || (pod.Spec.AutomountServiceAccountToken != nil && !*pod.Spec.AutomountServiceAccountToken) {
-		return dir, "", nil
-	}
+// defaultTokenExpiration is the lifetime of a token that does not ask for
+// one (kubelet's projected volume default is one hour too).
+const defaultTokenExpiration = int64(3600)
+
+// requestToken asks the TokenRequest API for a token of the pod's service
+// account bound to the pod, for audiences (the API server's default when
+// empty), as kubelet's token manager does.
+func (a *Agent) requestToken(ctx context.Context, pod *corev1.Pod, audiences []string, expiry int64) (string, error) {
 	sa := pod.Spec.ServiceAccountName
 	if sa == "" {
 		sa = "default"
 	}
-	expiry := int64(3600)
 	var tr *authenticationv1.TokenRequest
 	// The Node authorizer learns that the pod is bound to this node
 	// asynchronously: retry "forbidden" for a while, as kubelet does.
@@ -278,6 +277,7 @@ func (a *Agent) serviceAccountFiles(ctx context.Context, pod *corev1.Pod, dir st
 		var err error
 		tr, err = a.opts.Client.CoreV1().ServiceAccounts(pod.Namespace).CreateToken(ctx, sa, &authenticationv1.TokenRequest{
 			Spec: authenticationv1.TokenRequestSpec{
+				Audiences:         audiences,
 				ExpirationSeconds: &expiry,
 				BoundObjectRef:    &authenticationv1.BoundObjectReference{Kind: "Pod", APIVersion: "v1", Name: pod.Name, UID: pod.UID},
 			},
@@ -288,12 +288,27 @@ func (a *Agent) serviceAccountFiles(ctx context.Context, pod *corev1.Pod, dir st
 		return err == nil, err
 	})
 	if err != nil {
-		return dir, "", fmt.Errorf("requesting token of service account %s/%s: %w", pod.Namespace, sa, err)
+		return "", fmt.Errorf("requesting token of service account %s/%s (audiences %v): %w", pod.Namespace, sa, audiences, err)
+	}
+	return tr.Status.Token, nil
+}
+
+// serviceAccountFiles writes the pod's service-account token (a bound
+// token from the TokenRequest API, as kubelet's projected volume), CA and
+// namespace into dir, and a kubeconfig using them; it returns dir and the
+// kubeconfig path ("" when the pod opts out or the agent has no API URL).
+func (a *Agent) serviceAccountFiles(ctx context.Context, pod *corev1.Pod, dir string) (string, string, error) {
+	if a.opts.APIServer == "" || (pod.Spec.AutomountServiceAccountToken != nil && !*pod.Spec.AutomountServiceAccountToken) {
+		return dir, "", nil
+	}
+	token, err := a.requestToken(ctx, pod, nil, defaultTokenExpiration)
+	if err != nil {
+		return dir, "", err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return dir, "", fmt.Errorf("creating service-account directory: %w", err)
 	}
-	for name, data := range map[string][]byte{"token": []byte(tr.Status.Token), "ca.crt": a.opts.CAData, "namespace": []byte(pod.Namespace)} {
+	for name, data := range map[string][]byte{"token": []byte(token), "ca.crt": a.opts.CAData, "namespace": []byte(pod.Namespace)} {
 		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return dir, "", fmt.Errorf("writing service-account %s: %w", name, err)
 		}

@@ -31,6 +31,10 @@ const (
 	// EventPreStopFinished: a container's preStop hook ended (Detail says
 	// how, e.g. an error or the grace deadline).
 	EventPreStopFinished EventType = "PreStopFinished"
+	// EventFailedPreStopHook: an exec preStop hook exited non-zero (or was
+	// cut at the grace deadline); the node also created a core/v1 Event
+	// with reason FailedPreStopHook, as kubelet does. Detail is its message.
+	EventFailedPreStopHook EventType = "FailedPreStopHook"
 	// EventSIGTERM: a container's app got "SIGTERM".
 	EventSIGTERM EventType = "SIGTERM"
 	// EventSIGKILL: the grace deadline passed and a container's app was

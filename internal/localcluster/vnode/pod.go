@@ -3,6 +3,7 @@ package vnode
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -193,17 +194,20 @@ func (w *podWorker) setup() error {
 		volumes[v.Name] = dir
 	}
 	env := map[string]string{EnvPodDir: w.dir}
-	if saDir, kubeconfig, err := w.a.serviceAccountFiles(w.ctx, pod, filepath.Join(w.dir, "serviceaccount")); err != nil {
+	if _, kubeconfig, err := w.a.serviceAccountFiles(w.ctx, pod, filepath.Join(w.dir, "serviceaccount")); err != nil {
 		w.log.Error(err, "serviceAccountTokenFailed")
 	} else if kubeconfig != "" {
 		env["KUBECONFIG"] = kubeconfig
 		host, port, _ := net.SplitHostPort(w.a.apiHostPort())
 		env["KUBERNETES_SERVICE_HOST"] = host
 		env["KUBERNETES_SERVICE_PORT"] = port
-		for _, v := range pod.Spec.Volumes {
-			if v.Projected != nil && projectsServiceAccountToken(v.Projected) {
-				volumes[v.Name] = saDir
-			}
+	}
+	for _, v := range pod.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		if err := w.a.projectVolume(w.ctx, pod, v.Projected, volumes[v.Name]); err != nil {
+			w.log.Error(err, "projectedVolumeFailed", "volume", v.Name)
 		}
 	}
 	w.mu.Lock()
@@ -225,15 +229,6 @@ func (w *podWorker) setup() error {
 	}
 	signal(w.kick)
 	return nil
-}
-
-func projectsServiceAccountToken(p *corev1.ProjectedVolumeSource) bool {
-	for _, s := range p.Sources {
-		if s.ServiceAccountToken != nil {
-			return true
-		}
-	}
-	return false
 }
 
 // runnerFor builds the host runner of one container. Caller holds w.mu.
@@ -558,6 +553,10 @@ func (w *podWorker) killContainer(c *ctr, d *deadline, deletion bool) {
 		}
 		w.noteTime(&w.rec.PreStopFinishedAt, deletion)
 		w.emit(EventPreStopFinished, c.spec.Name, detail)
+		var ee *execError
+		if errors.As(err, &ee) && preStop.Exec != nil {
+			w.failedPreStopHook(c.spec.Name, preStop.Exec.Command, ee)
+		}
 	}
 	if w.ctx.Err() != nil {
 		a.sigkill()

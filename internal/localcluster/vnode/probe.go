@@ -123,15 +123,31 @@ func (r hostRunner) exec(ctx context.Context, argv []string) error {
 	select {
 	case err := <-waited:
 		if err != nil {
-			return fmt.Errorf("exec %q: %w: %s", argv, err, strings.TrimSpace(lastBytes(out.String(), 400)))
+			return &execError{argv: argv, err: err, output: strings.TrimSpace(lastBytes(out.String(), 400))}
 		}
 		return nil
 	case <-ctx.Done():
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-waited
-		return fmt.Errorf("exec %q: %w", argv, ctx.Err())
+		return &execError{argv: argv, err: ctx.Err(), output: strings.TrimSpace(lastBytes(out.String(), 400))}
 	}
 }
+
+// execError is a failed exec command with the tail of its output.
+type execError struct {
+	argv   []string
+	err    error
+	output string
+}
+
+func (e *execError) Error() string {
+	if e.output == "" {
+		return fmt.Sprintf("exec %q: %v", e.argv, e.err)
+	}
+	return fmt.Sprintf("exec %q: %v: %s", e.argv, e.err, e.output)
+}
+
+func (e *execError) Unwrap() error { return e.err }
 
 func lastBytes(s string, n int) string {
 	if len(s) > n {

@@ -1,0 +1,370 @@
+package demo
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/zerodrop/zerodrop/config/crd"
+	"github.com/zerodrop/zerodrop/internal/drain"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
+	"github.com/zerodrop/zerodrop/internal/localcluster"
+	"github.com/zerodrop/zerodrop/internal/manager"
+	"github.com/zerodrop/zerodrop/internal/webhook"
+)
+
+// Image and path of the "image" that holds the zerodrop binary the webhook's
+// init container installs: virtual nodes run it from a host directory.
+const (
+	InjectorImage  = "zerodrop.dev/zerodrop:demo"
+	binaryInImage  = "/zerodrop"
+	setupTimeout   = 3 * time.Minute
+	controllerStop = 30 * time.Second
+)
+
+// Options configure an Environment.
+type Options struct {
+	// ZerodropBinary is the zerodrop executable the injected init
+	// container copies into pods (the demo's own os.Executable; tests build
+	// one). Required.
+	ZerodropBinary string
+	// BinDir holds the control-plane binaries (see localcluster.Options).
+	BinDir string
+	// Dir holds the cluster's and the environment's files; empty means a
+	// temporary directory removed by Close.
+	Dir string
+	// Progress receives one line per step; nil discards them.
+	Progress func(format string, args ...any)
+}
+
+// Environment is a running local cluster with one HAProxy, zerodrop's
+// controller (webhook, drain endpoint, reconciler) in this process, and the
+// objects of every mode.
+type Environment struct {
+	Scenario *Scenario
+	Cluster  *localcluster.Cluster
+	HAProxy  *process.Process
+	Client   client.Client
+
+	progress  func(string, ...any)
+	dir       string
+	removeDir bool
+	lb        loadbalancer.Instance
+	stopCtrl  context.CancelFunc
+	ctrlDone  chan error
+	ctrlOpts  manager.Options
+	closers   []func() error
+}
+
+// Setup starts everything for scenario s and creates every mode's objects;
+// it returns once each mode's pods are Ready and registered healthy in
+// HAProxy. On failure everything already started is stopped.
+func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err error) {
+	if o.ZerodropBinary == "" {
+		return nil, errors.New("demo: Options.ZerodropBinary is required")
+	}
+	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir}
+	if e.progress == nil {
+		e.progress = func(string, ...any) {}
+	}
+	defer func() {
+		if err != nil {
+			_ = e.Close()
+		}
+	}()
+	if e.dir == "" {
+		if e.dir, err = os.MkdirTemp("", "zerodrop-demo-"); err != nil {
+			return nil, fmt.Errorf("creating demo directory: %w", err)
+		}
+		e.removeDir = true
+	}
+	imageRoot := filepath.Join(e.dir, "image")
+	if err := os.MkdirAll(imageRoot, 0o755); err != nil {
+		return nil, fmt.Errorf("creating image root: %w", err)
+	}
+	bin, err := filepath.Abs(o.ZerodropBinary)
+	if err != nil {
+		return nil, fmt.Errorf("zerodrop binary: %w", err)
+	}
+	if err := os.Symlink(bin, filepath.Join(imageRoot, binaryInImage)); err != nil {
+		return nil, fmt.Errorf("linking the zerodrop binary into the image root: %w", err)
+	}
+
+	began := time.Now()
+	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d virtual nodes", s.Nodes)
+	e.Cluster, err = localcluster.Start(ctx, localcluster.Options{
+		Nodes: s.Nodes, Dir: filepath.Join(e.dir, "cluster"), BinDir: o.BinDir,
+		ImageRoots: map[string]string{InjectorImage: imageRoot},
+	})
+	if err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, e.Cluster.Stop)
+	e.progress("local cluster up in %s", e.Cluster.StartupDuration().Round(time.Millisecond))
+
+	if e.HAProxy, err = e.startHAProxy(ctx); err != nil {
+		return nil, err
+	}
+	scheme, err := manager.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	if err := apiextensionsv1.AddToScheme(scheme); err != nil {
+		return nil, fmt.Errorf("adding apiextensions types: %w", err)
+	}
+	if e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: scheme}); err != nil {
+		return nil, fmt.Errorf("creating client: %w", err)
+	}
+	if err := e.installCRDs(ctx); err != nil {
+		return nil, err
+	}
+	if err := e.startController(ctx); err != nil {
+		return nil, err
+	}
+	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Provider, loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Instances[0]); err != nil {
+		return nil, fmt.Errorf("connecting to HAProxy: %w", err)
+	}
+	e.closers = append(e.closers, e.lb.Close)
+	if err := e.Client.Create(ctx, loadBalancer(e.HAProxy.RuntimeSocket())); err != nil {
+		return nil, fmt.Errorf("creating LoadBalancer: %w", err)
+	}
+	for _, m := range Modes() {
+		if err := e.createMode(ctx, m); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range Modes() {
+		if err := e.waitSettled(ctx, m, setupTimeout); err != nil {
+			return nil, fmt.Errorf("mode %s did not come up: %w", m, err)
+		}
+	}
+	e.progress("environment ready in %s", time.Since(began).Round(time.Millisecond))
+	return e, nil
+}
+
+// startHAProxy starts HAProxy with one frontend and backend per mode.
+func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error) {
+	cfg := process.Config{}
+	for i, m := range Modes() {
+		cfg.Frontends = append(cfg.Frontends, process.Frontend{
+			Name: m.Frontend(), Backend: m.Backend(),
+			Address: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 90, byte(1 + i)}), 0),
+		})
+		cfg.Backends = append(cfg.Backends, process.Backend{Name: m.Backend()})
+	}
+	p, err := process.Start(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("starting HAProxy (install Debian's haproxy: hack/install-debs.sh haproxy): %w", err)
+	}
+	e.closers = append(e.closers, p.Close)
+	for _, m := range Modes() {
+		e.progress("HAProxy frontend %-14s %s", m, p.FrontendURL(m.Frontend()))
+	}
+	return p, nil
+}
+
+// installCRDs creates zerodrop's CRDs and waits until they are served.
+func (e *Environment) installCRDs(ctx context.Context) error {
+	entries, err := fs.ReadDir(crd.Files, ".")
+	if err != nil {
+		return fmt.Errorf("reading embedded CRDs: %w", err)
+	}
+	for _, ent := range entries {
+		data, err := fs.ReadFile(crd.Files, ent.Name())
+		if err != nil {
+			return fmt.Errorf("reading CRD %s: %w", ent.Name(), err)
+		}
+		obj := &apiextensionsv1.CustomResourceDefinition{}
+		if err := yaml.Unmarshal(data, obj); err != nil {
+			return fmt.Errorf("decoding CRD %s: %w", ent.Name(), err)
+		}
+		if err := e.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+			return fmt.Errorf("creating CRD %s: %w", obj.Name, err)
+		}
+		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
+			got := &apiextensionsv1.CustomResourceDefinition{}
+			if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), got); err != nil {
+				return false, nil
+			}
+			for _, c := range got.Status.Conditions {
+				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+					return true, nil
+				}
+			}
+			return false, nil
+		})
+		if err != nil {
+			return fmt.Errorf("CRD %s not established: %w", obj.Name, err)
+		}
+	}
+	return nil
+}
+
+// startController runs zerodrop's controller in this process and installs
+// its webhook configuration.
+func (e *Environment) startController(ctx context.Context) error {
+	certDir := filepath.Join(e.dir, "webhook-certs")
+	if err := e.Cluster.IssueServingCert(certDir); err != nil {
+		return err
+	}
+	port, err := freePort()
+	if err != nil {
+		return err
+	}
+	base := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	ca := e.Cluster.CACertPEM()
+	e.ctrlOpts = manager.Options{
+		MetricsAddr: "0", ProbeAddr: "0",
+		WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir,
+		PollInterval: manager.DefaultPollInterval, ResyncInterval: manager.DefaultResyncInterval,
+		Drain: webhook.DrainInjection{
+			Image: InjectorImage, BinaryInImage: binaryInImage,
+			Endpoint: base + drain.Path, CABundle: string(ca),
+		},
+		Instances:          provider.New,
+		SkipNameValidation: true,
+	}
+	if err := e.StartController(ctx); err != nil {
+		return err
+	}
+	url := base + webhook.PodMutatePath
+	cfg := webhook.Configuration(admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca})
+	if err := e.Client.Create(ctx, cfg); err != nil {
+		return fmt.Errorf("creating webhook configuration: %w", err)
+	}
+	e.closers = append(e.closers, func() error { e.StopController(); return nil })
+	e.progress("zerodrop controller running in this process: webhook and drain endpoint on %s", base)
+	return nil
+}
+
+// StartController starts the controller (again, after StopController).
+func (e *Environment) StartController(ctx context.Context) error {
+	if e.stopCtrl != nil {
+		return nil
+	}
+	opts := e.ctrlOpts
+	opts.Registerer = prometheus.NewRegistry()
+	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	mgr, err := manager.New(cctx, e.Cluster.RESTConfig(), opts)
+	if err != nil {
+		cancel()
+		return fmt.Errorf("creating the zerodrop controller: %w", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- mgr.Start(cctx) }()
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(e.Cluster.CACertPEM())
+	addr := net.JoinHostPort(opts.WebhookHost, strconv.Itoa(opts.WebhookPort))
+	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+		select {
+		case err := <-done:
+			return false, fmt.Errorf("controller stopped: %w", err)
+		default:
+		}
+		// A full handshake, so the server logs no aborted one.
+		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			return false, nil
+		}
+		_ = conn.Close()
+		return true, nil
+	})
+	if err != nil {
+		cancel()
+		return fmt.Errorf("waiting for the controller's webhook server on %s: %w", addr, err)
+	}
+	e.stopCtrl, e.ctrlDone = cancel, done
+	return nil
+}
+
+// StopController stops the controller and waits for it (the failure-path
+// test's "controller down").
+func (e *Environment) StopController() {
+	if e.stopCtrl == nil {
+		return
+	}
+	e.stopCtrl()
+	select {
+	case <-e.ctrlDone:
+	case <-time.After(controllerStop):
+	}
+	e.stopCtrl = nil
+}
+
+// createMode creates mode m's objects.
+func (e *Environment) createMode(ctx context.Context, m Mode) error {
+	objs := BuildObjects(m, e.Scenario)
+	if err := e.Client.Create(ctx, objs.Namespace); err != nil {
+		return fmt.Errorf("creating namespace %s: %w", objs.Namespace.Name, err)
+	}
+	if err := e.Cluster.WaitServiceAccount(ctx, objs.Namespace.Name); err != nil {
+		return err
+	}
+	for _, o := range []client.Object{objs.Service, objs.PDB, objs.Binding, objs.Deployment} {
+		if err := e.Client.Create(ctx, o); err != nil {
+			return fmt.Errorf("creating %T %s/%s: %w", o, o.GetNamespace(), o.GetName(), err)
+		}
+	}
+	e.progress("mode %-14s namespace %s: %s", m, objs.Namespace.Name, describe(m, e.Scenario))
+	return nil
+}
+
+// FrontendURL is the URL load for mode m goes to.
+func (e *Environment) FrontendURL(m Mode) string { return e.HAProxy.FrontendURL(m.Frontend()) + "/" }
+
+// LoadBalancer returns the HAProxy instance as zerodrop sees it.
+func (e *Environment) LoadBalancer() loadbalancer.Instance { return e.lb }
+
+// Dir is where the environment keeps its files.
+func (e *Environment) Dir() string { return e.dir }
+
+// Close stops everything Setup started, in reverse order, and removes a
+// temporary directory. It is safe to call more than once.
+func (e *Environment) Close() error {
+	var errs []error
+	for i := len(e.closers) - 1; i >= 0; i-- {
+		if err := e.closers[i](); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	e.closers = nil
+	if e.removeDir {
+		if err := os.RemoveAll(e.dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", e.dir, err))
+		}
+		e.removeDir = false
+	}
+	return errors.Join(errs...)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("finding a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// logger is the demo's logger from ctx.
+func logger(ctx context.Context) logr.Logger { return logr.FromContextOrDiscard(ctx) }
