@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"github.com/go-logr/logr/funcr"
+
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -164,7 +166,9 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 
 // startHAProxy starts HAProxy with one frontend and backend per mode.
 func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error) {
-	cfg := process.Config{}
+	// HAProxy's own events (an unexpected exit, with its log) reach the
+	// progress lines.
+	cfg := process.Config{Logger: funcr.New(func(_, args string) { e.progress("haproxy: %s", args) }, funcr.Options{})}
 	for i, m := range Modes() {
 		cfg.Frontends = append(cfg.Frontends, process.Frontend{
 			Name: m.Frontend(), Backend: m.Backend(),

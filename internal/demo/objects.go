@@ -111,6 +111,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 	}
 	grace := int64(s.App.ShutdownBudget.Duration.Seconds()) + 1
 	var minReady int32
+	surge := s.MaxSurge
 	switch m {
 	case ModeStatic:
 		container.Lifecycle = &corev1.Lifecycle{PreStop: &corev1.LifecycleHandler{Exec: &corev1.ExecAction{
@@ -118,6 +119,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 		}}}
 		minReady = s.MinReadySeconds()
 		grace = s.StaticGraceSeconds()
+		surge = one
 	case ModeZerodrop:
 		podAnn[v1alpha1.AnnotationShutdownBudget] = s.App.ShutdownBudget.Duration.String()
 	}
@@ -131,7 +133,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 				Selector:        &metav1.LabelSelector{MatchLabels: labels},
 				Strategy: appsv1.DeploymentStrategy{
 					Type:          appsv1.RollingUpdateDeploymentStrategyType,
-					RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &one, MaxUnavailable: &zero},
+					RollingUpdate: &appsv1.RollingUpdateDeployment{MaxSurge: &surge, MaxUnavailable: &zero},
 				},
 				Template: corev1.PodTemplateSpec{
 					ObjectMeta: metav1.ObjectMeta{Labels: labels, Annotations: podAnn},

@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"k8s.io/apimachinery/pkg/util/intstr"
+
 	_ "embed"
 	"encoding/json"
 	"errors"
@@ -54,6 +56,12 @@ type Scenario struct {
 	Drain Drain `json:"drain"`
 	// StaticRecipe is the seeds' recipe (mode static-recipe).
 	StaticRecipe StaticRecipe `json:"staticRecipe"`
+	// MaxSurge is the Deployment's rolling-update surge in modes
+	// no-zerodrop and zerodrop (maxUnavailable is 0); the static recipe
+	// keeps the seeds' maxSurge 1. A large surge is how teams speed up
+	// rollouts: every new pod turns Ready at once and Kubernetes removes
+	// the old ones while the load balancer is still checking the new ones.
+	MaxSurge intstr.IntOrString `json:"maxSurge"`
 	// Rollouts are the kinds to run, in order.
 	Rollouts []RolloutKind `json:"rollouts"`
 }
@@ -192,6 +200,9 @@ func (s *Scenario) Validate() error {
 	durationIn("staticRecipe.preStopSleep", s.StaticRecipe.PreStopSleep, time.Second, time.Hour)
 	if d := s.StaticRecipe.PreStopSleep.Duration; d%time.Second != 0 {
 		bad("staticRecipe.preStopSleep", "%s: the recipe's `sleep N` takes whole seconds", d)
+	}
+	if surge, err := intstr.GetScaledValueFromIntOrPercent(&s.MaxSurge, int(s.Replicas), true); err != nil || surge < 1 {
+		bad("maxSurge", "%q: want a number or percentage giving at least one pod", s.MaxSurge.String())
 	}
 	if len(s.Rollouts) == 0 {
 		bad("rollouts", "empty: want one or more of %v", RolloutKinds())

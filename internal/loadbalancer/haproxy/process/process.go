@@ -310,7 +310,16 @@ func (p *Process) start(ctx context.Context) error {
 		return fmt.Errorf("start %s: %w", p.binary, err)
 	}
 	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	go func() {
+		err := cmd.Wait()
+		p.mu.Lock()
+		stopped := p.stopped
+		p.mu.Unlock()
+		if !stopped {
+			p.log.Error(err, "haproxyExited", "dir", p.dir, "log", p.logTail())
+		}
+		close(exited)
+	}()
 	p.mu.Lock()
 	p.cmd, p.exited, p.stopped = cmd, exited, false
 	p.mu.Unlock()
