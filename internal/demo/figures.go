@@ -73,7 +73,7 @@ func Headline(res *Result) Figures {
 		}
 	}
 	f.ZerodropSIGTERM, f.StaticSIGTERM = Distribute(zdSig), Distribute(stSig)
-	batches := time.Duration(s.Replicas) // maxSurge 1: one new pod at a time
+	batches := time.Duration(s.Batches()) // zerodrop's rollout replaces maxSurge pods at a time
 	f.Floor = batches*(s.App.StartupDelay.Duration+time.Duration(s.LoadBalancer.Rise)*s.LoadBalancer.CheckInterval.Duration) +
 		Distribute(zdDrain).Median
 	if f.RolloutStatic > 0 {

@@ -220,6 +220,16 @@ func (s *Scenario) Validate() error {
 	return errors.Join(errs...)
 }
 
+// Batches is how many rounds a rolling update of the zerodrop mode takes:
+// replicas ÷ maxSurge, rounded up (maxUnavailable is 0).
+func (s *Scenario) Batches() int {
+	surge, err := intstr.GetScaledValueFromIntOrPercent(&s.MaxSurge, int(s.Replicas), true)
+	if err != nil || surge < 1 {
+		surge = 1
+	}
+	return (int(s.Replicas) + surge - 1) / surge
+}
+
 // MinReadySeconds is the static recipe's minReadySeconds: at least the time
 // the load balancer needs to see a new pod healthy (interval × rise).
 func (s *Scenario) MinReadySeconds() int32 {
