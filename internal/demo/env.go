@@ -55,6 +55,10 @@ type Options struct {
 	// Dir holds the cluster's and the environment's files; empty means a
 	// temporary directory removed by Close.
 	Dir string
+	// FirstNodeIndex offsets the virtual nodes' pod address ranges (see
+	// localcluster.Options), so that the demo can run beside another local
+	// cluster, such as the one of another package's tests.
+	FirstNodeIndex int
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
 }
@@ -115,7 +119,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	began := time.Now()
 	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d virtual nodes", s.Nodes)
 	e.Cluster, err = localcluster.Start(ctx, localcluster.Options{
-		Nodes: s.Nodes, Dir: filepath.Join(e.dir, "cluster"), BinDir: o.BinDir,
+		Nodes: s.Nodes, Dir: filepath.Join(e.dir, "cluster"), BinDir: o.BinDir, FirstNodeIndex: o.FirstNodeIndex,
 		ImageRoots: map[string]string{InjectorImage: imageRoot},
 	})
 	if err != nil {

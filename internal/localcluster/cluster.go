@@ -73,6 +73,11 @@ var controllers = []string{
 type Options struct {
 	// Nodes is the number of virtual nodes to start (0 is allowed).
 	Nodes int
+	// FirstNodeIndex offsets the nodes' address ranges: node i's pods get
+	// 127.(100+FirstNodeIndex+i).0.0/16. Clusters that may run at the same
+	// time on one machine (tests of different packages) use different
+	// offsets so their pods' addresses never collide.
+	FirstNodeIndex int
 	// Dir holds the cluster's files (PKI, kubeconfig, logs, etcd data, pod
 	// directories). Empty means a new temporary directory, removed by Stop
 	// unless KeepDir is set.
@@ -111,6 +116,7 @@ type Cluster struct {
 	stopTO     time.Duration
 	imageRoots map[string]string
 	onEvent    func(vnode.Event)
+	firstNode  int
 
 	hub *eventHub
 
@@ -136,7 +142,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, hub: newEventHub()}
+	c := &Cluster{stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, firstNode: opts.FirstNodeIndex, hub: newEventHub()}
 	if c.stopTO == 0 {
 		c.stopTO = 10 * time.Second
 	}
@@ -445,7 +451,7 @@ func writeKubeconfig(path, addr string, caPEM []byte, kp keyPair, user string) e
 
 // AddNode registers and starts one more virtual node, and waits until it is
 // Ready and free of the not-ready taint. Node i is named "vnode-<i>" and its
-// pods get addresses in 127.(100+i).0.0/16.
+// pods get addresses in 127.(100+FirstNodeIndex+i).0.0/16.
 func (c *Cluster) AddNode(ctx context.Context) (*vnode.Agent, error) {
 	c.mu.Lock()
 	index := len(c.nodes)
@@ -469,7 +475,7 @@ func (c *Cluster) AddNode(ctx context.Context) (*vnode.Agent, error) {
 	}
 	agent, err := vnode.New(vnode.Options{
 		Name:       name,
-		Index:      index,
+		Index:      c.firstNode + index,
 		Client:     client,
 		Dir:        filepath.Join(c.dir, "nodes", name),
 		ImageRoots: c.imageRoots,

@@ -92,6 +92,9 @@ func setup(tb testing.TB, s *demo.Scenario) *demo.Environment {
 	env, err := demo.Setup(ctx, s, demo.Options{
 		ZerodropBinary: zerodropBinary,
 		BinDir:         filepath.Join("..", "..", "bin"),
+		// localcluster's own tests use the first node ranges; go test runs
+		// packages in parallel.
+		FirstNodeIndex: 20,
 		Progress:       func(format string, args ...any) { tb.Logf(format, args...) },
 	})
 	if err != nil {

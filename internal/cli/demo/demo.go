@@ -89,7 +89,8 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 		fmt.Fprintf(out, "[%5.1fs] %s\n", time.Since(began).Seconds(), fmt.Sprintf(format, args...))
 	}
 	progress("reports and controller log go to %s", f.out)
-	env, err := demo.Setup(ctx, s, demo.Options{ZerodropBinary: self, BinDir: f.binDir, Progress: progress})
+	// Node ranges 40+ keep the demo clear of the tests' local clusters.
+	env, err := demo.Setup(ctx, s, demo.Options{ZerodropBinary: self, BinDir: f.binDir, FirstNodeIndex: 40, Progress: progress})
 	if err != nil {
 		return err
 	}
