@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -16,6 +17,12 @@ import (
 
 // DefaultTimeout bounds one call when Config.Timeout is zero.
 const DefaultTimeout = 5 * time.Second
+
+// DefaultRemoveDelay is how long Remove leaves a target in maintenance
+// before deleting it: longer than the "timeout http-keep-alive" of the
+// configurations zerodrop starts (1s), so no stream refers to it any more.
+// With a longer client keep-alive, set Config.RemoveDelay above it.
+const DefaultRemoveDelay = 5 * time.Second
 
 // Retry bounds of Remove's deletion retries.
 const (
@@ -34,6 +41,10 @@ type Config struct {
 	// Timeout bounds each call (one connection, its commands and, for
 	// Remove, its retries). Zero means DefaultTimeout.
 	Timeout time.Duration
+	// RemoveDelay is how long a removed target stays in maintenance before
+	// it is deleted (see Remove); zero means DefaultRemoveDelay, negative
+	// deletes at once.
+	RemoveDelay time.Duration
 	// Logger receives one line per call at V(1); the zero value discards.
 	Logger logr.Logger
 }
@@ -43,8 +54,13 @@ type Config struct {
 type Instance struct {
 	network, address string
 	timeout          time.Duration
+	removeDelay      time.Duration
 	log              logr.Logger
 	dialer           net.Dialer
+
+	mu sync.Mutex
+	// parked holds when Remove put each "backend/address" in maintenance.
+	parked map[string]time.Time
 }
 
 var _ loadbalancer.Instance = (*Instance)(nil)
@@ -52,7 +68,8 @@ var _ loadbalancer.Instance = (*Instance)(nil)
 // New returns an Instance for the runtime API cfg names. It does not
 // connect; the first call does.
 func New(cfg Config) (*Instance, error) {
-	i := &Instance{timeout: cmp.Or(cfg.Timeout, DefaultTimeout), log: cfg.Logger}
+	i := &Instance{timeout: cmp.Or(cfg.Timeout, DefaultTimeout), log: cfg.Logger,
+		removeDelay: cmp.Or(cfg.RemoveDelay, DefaultRemoveDelay), parked: map[string]time.Time{}}
 	if i.log.GetSink() == nil {
 		i.log = logr.Discard()
 	}
@@ -144,6 +161,7 @@ func (i *Instance) Register(ctx context.Context, backend string, check loadbalan
 	if len(targets) == 0 {
 		return nil
 	}
+	i.unpark(backend, targets) // back in service: a later Remove starts over
 	s, err := i.dial(ctx)
 	if err != nil {
 		return err
@@ -187,14 +205,81 @@ func (i *Instance) Drain(ctx context.Context, backend string, targets ...loadbal
 	return i.run(ctx, s, backend, cmds, true)
 }
 
-// Remove deletes the targets' servers: maintenance, sessions shut down,
-// "del server", in one round trip, then retries the deletions HAProxy refused
-// (idle connections not yet released) with a short backoff until the call's
-// timeout. Absent targets are skipped.
+// Remove takes the targets out of backend in two steps, because HAProxy
+// 2.6 can crash when "del server" frees a server that a stream still refers
+// to (a client keep-alive connection whose last request went there; fixed
+// upstream by "BUG/MEDIUM: server/cli: don't delete a dynamic server that
+// has streams", not in Debian's 2.6.12). The first call puts a target in
+// maintenance and shuts its sessions; a call at least RemoveDelay later
+// deletes it (the reconciler calls Remove again on every pass while the
+// target shows as Maintenance). With a negative RemoveDelay both happen at
+// once.
 func (i *Instance) Remove(ctx context.Context, backend string, targets ...loadbalancer.Target) error {
 	if err := validBackend(backend); err != nil {
 		return err
 	}
+	if i.removeDelay < 0 {
+		return i.removeNow(ctx, backend, targets)
+	}
+	now := time.Now()
+	var park, del []loadbalancer.Target
+	i.mu.Lock()
+	for _, t := range targets {
+		at, ok := i.parked[backend+"/"+t.String()]
+		switch {
+		case !ok:
+			i.parked[backend+"/"+t.String()] = now
+			park = append(park, t)
+		case now.Sub(at) >= i.removeDelay:
+			del = append(del, t)
+		}
+	}
+	i.mu.Unlock()
+	if len(park) > 0 {
+		if err := i.park(ctx, backend, park); err != nil {
+			i.unpark(backend, park)
+			return err
+		}
+	}
+	if len(del) == 0 {
+		return nil
+	}
+	if err := i.removeNow(ctx, backend, del); err != nil {
+		return err
+	}
+	i.unpark(backend, del)
+	return nil
+}
+
+// park puts targets in maintenance and shuts their sessions.
+func (i *Instance) park(ctx context.Context, backend string, targets []loadbalancer.Target) error {
+	cmds, err := perServer(backend, targets, "set server %s state maint", "shutdown sessions server %s")
+	if err != nil {
+		return fmt.Errorf("remove from backend %q: %w", backend, err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, i.timeout)
+	defer cancel()
+	s, err := i.dial(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	i.log.V(1).Info("parkTargets", "backend", backend, "commands", len(cmds))
+	return i.run(ctx, s, backend, cmds, true)
+}
+
+// unpark forgets when targets were parked.
+func (i *Instance) unpark(backend string, targets []loadbalancer.Target) {
+	i.mu.Lock()
+	defer i.mu.Unlock()
+	for _, t := range targets {
+		delete(i.parked, backend+"/"+t.String())
+	}
+}
+
+// removeNow puts targets in maintenance, shuts their sessions and deletes
+// them, retrying deletions HAProxy refuses for a moment.
+func (i *Instance) removeNow(ctx context.Context, backend string, targets []loadbalancer.Target) error {
 	cmds, err := perServer(backend, targets,
 		"set server %s state maint",
 		"shutdown sessions server %s",

@@ -38,7 +38,7 @@ func TestInstance_tcpRuntimeAPIAndStaticServersIgnored(t *testing.T) {
 		Backends:   []process.Backend{{Name: testBackend, StaticServers: []netip.AddrPort{static}}},
 		RuntimeTCP: netip.AddrPortFrom(ip, 0),
 	})
-	inst, err := haproxy.New(haproxy.Config{Address: p.RuntimeAddress().String()})
+	inst, err := haproxy.New(haproxy.Config{Address: p.RuntimeAddress().String(), RemoveDelay: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -268,4 +268,62 @@ func BenchmarkHealthyLatency(b *testing.B) {
 	}
 	b.ReportMetric(float64(afterRise.Microseconds())/1000/float64(b.N), "ms-after-rise-check")
 	b.ReportMetric(float64(afterTurn.Microseconds())/1000/float64(b.N), "ms-after-turning-healthy")
+}
+
+// TestInstance_removeParksThenDeletes proves the two-step removal that keeps
+// HAProxy 2.6 from freeing a server a stream still refers to: the first
+// Remove leaves the target in maintenance, a Remove after RemoveDelay
+// deletes it, and a Register in between puts it back in service.
+func TestInstance_removeParksThenDeletes(t *testing.T) {
+	ip := randomLoopback()
+	p := startProcess(t, process.Config{
+		Frontends: []process.Frontend{{Name: testFrontend, Address: netip.AddrPortFrom(ip, 0), Backend: testBackend}},
+		Backends:  []process.Backend{{Name: testBackend}},
+	})
+	inst, err := haproxy.New(haproxy.Config{SocketPath: p.RuntimeSocket(), RemoveDelay: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	target := loadbalancer.Target{Address: netip.AddrPortFrom(ip, 9)}
+	state := func() loadbalancer.State {
+		bs, err := inst.Status(ctx, testBackend)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ts := range bs.Targets {
+			if ts.Address == target.Address {
+				return ts.State
+			}
+		}
+		return loadbalancer.StateAbsent
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(inst.Register(ctx, testBackend, testCheck, target))
+	must(inst.Remove(ctx, testBackend, target))
+	if s := state(); s != loadbalancer.StateMaintenance {
+		t.Fatalf("after the first Remove: %s, want Maintenance", s)
+	}
+	must(inst.Remove(ctx, testBackend, target))
+	if s := state(); s != loadbalancer.StateMaintenance {
+		t.Fatalf("after a second Remove within the delay: %s, want Maintenance", s)
+	}
+	must(inst.Register(ctx, testBackend, testCheck, target))
+	if s := state(); s == loadbalancer.StateMaintenance || s == loadbalancer.StateAbsent {
+		t.Fatalf("after Register: %s, want back in service", s)
+	}
+	must(inst.Remove(ctx, testBackend, target))
+	time.Sleep(350 * time.Millisecond)
+	if s := state(); s != loadbalancer.StateMaintenance {
+		t.Fatalf("before the delayed Remove: %s, want Maintenance (the delay restarted at Register)", s)
+	}
+	must(inst.Remove(ctx, testBackend, target))
+	if s := state(); s != loadbalancer.StateAbsent {
+		t.Fatalf("after a Remove past the delay: %s, want Absent", s)
+	}
 }
