@@ -13,8 +13,12 @@ import (
 // measured drain times.
 const trackPoll = 50 * time.Millisecond
 
-// Tracker follows one HAProxy backend and records when each target left it
-// (was seen absent after having been present), as HAProxy itself reports.
+// Tracker follows one HAProxy backend and records when each target was
+// drained, as HAProxy itself reports: seen absent, or out of service
+// (drained, maintenance) with no session open, after having been in service.
+// The backend deletes a removed server only a few seconds after putting it
+// in maintenance (see haproxy.Instance.Remove); from the clients' side it is
+// gone at the first step.
 type Tracker struct {
 	lb      loadbalancer.Instance
 	backend string
@@ -52,7 +56,10 @@ func (t *Tracker) Run(ctx context.Context) {
 func (t *Tracker) observe(targets []loadbalancer.TargetStatus, now time.Time) {
 	seen := map[netip.AddrPort]bool{}
 	for _, ts := range targets {
-		seen[ts.Address] = true
+		out := (ts.State == loadbalancer.StateDrained || ts.State == loadbalancer.StateMaintenance) && ts.Sessions == 0
+		if !out {
+			seen[ts.Address] = true
+		}
 	}
 	var gone []netip.AddrPort
 	t.mu.Lock()
