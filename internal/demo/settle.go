@@ -21,7 +21,9 @@ const settlePoll = 100 * time.Millisecond
 
 // Settled decides whether a mode is at rest: the Deployment's rollout is
 // complete, no pod is left over or terminating, and the backend holds
-// exactly the pods' addresses, every one healthy. It returns why not.
+// exactly the pods' addresses, every one healthy (a server out of service
+// with no session, waiting for its deletion, does not count). It returns
+// why not.
 func Settled(d *appsv1.Deployment, pods []corev1.Pod, backend []loadbalancer.TargetStatus) (bool, string) {
 	want := int32(1)
 	if d.Spec.Replicas != nil {
@@ -49,6 +51,9 @@ func Settled(d *appsv1.Deployment, pods []corev1.Pod, backend []loadbalancer.Tar
 	}
 	var have []netip.AddrPort
 	for _, t := range backend {
+		if (t.State == loadbalancer.StateMaintenance || t.State == loadbalancer.StateDrained) && t.Sessions == 0 {
+			continue // out of service and idle: gone for clients, deleted a little later
+		}
 		if t.State != loadbalancer.StateHealthy {
 			return false, fmt.Sprintf("target %s is %s", t.Address, t.State)
 		}
