@@ -160,8 +160,8 @@ type syncState struct {
 
 	// observed is each instance's report, by instance name.
 	observed map[string]loadbalancer.BackendStatus
-	// healthyAt is when this pass first found a target healthy everywhere.
-	healthyAt map[netip.AddrPort]time.Time
+	// healthy are the targets every instance reports healthy.
+	healthy map[netip.AddrPort]bool
 	// pending is set when targets are still on their way in or out.
 	pending bool
 	// unreachable counts instances that failed this pass.
@@ -331,10 +331,7 @@ func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst 
 func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) error {
 	gate := v1alpha1.GateConditionType(s.binding.Name)
 	healthy := HealthyEverywhere(s.instances, s.observed)
-	s.healthyAt = map[netip.AddrPort]time.Time{}
-	for addr := range healthy {
-		s.healthyAt[addr] = s.now
-	}
+	s.healthy = healthy
 	var due []*corev1.Pod
 	for addr, pod := range s.desired {
 		if healthy[addr] && GateDue(pod, gate) {
@@ -486,7 +483,7 @@ func (r *TargetBindingReconciler) requeueAfter(s *syncState) time.Duration {
 		return r.PollInterval
 	}
 	for addr := range s.desired {
-		if _, ok := s.healthyAt[addr]; !ok {
+		if !s.healthy[addr] {
 			return r.PollInterval
 		}
 	}

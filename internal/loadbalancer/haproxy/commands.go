@@ -35,17 +35,13 @@ func RegisterCommands(backend string, check loadbalancer.CheckSettings, targets 
 	for _, s := range existing {
 		present[s.Name] = s
 	}
-	seen := map[string]bool{}
+	servers, err := uniqueServers(targets)
+	if err != nil {
+		return nil, err
+	}
 	var cmds []command
-	for _, t := range targets {
-		name, err := ServerName(t)
-		if err != nil {
-			return nil, err
-		}
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
+	for _, sv := range servers {
+		name, t := sv.name, sv.target
 		ref := backend + "/" + name
 		add := func(line string) { cmds = append(cmds, command{Line: line, Server: name}) }
 		s, ok := present[name]
@@ -91,22 +87,40 @@ func checkOptions(c loadbalancer.CheckSettings) (string, error) {
 // perServer returns, for every target (duplicates once), each format with
 // the target's backend/server reference.
 func perServer(backend string, targets []loadbalancer.Target, formats ...string) ([]command, error) {
-	seen := map[string]bool{}
+	servers, err := uniqueServers(targets)
+	if err != nil {
+		return nil, err
+	}
 	var cmds []command
+	for _, sv := range servers {
+		for _, f := range formats {
+			cmds = append(cmds, command{Line: fmt.Sprintf(f, backend+"/"+sv.name), Server: sv.name})
+		}
+	}
+	return cmds, nil
+}
+
+// namedTarget is a target and its server name.
+type namedTarget struct {
+	name   string
+	target loadbalancer.Target
+}
+
+// uniqueServers names every target, each once, in order.
+func uniqueServers(targets []loadbalancer.Target) ([]namedTarget, error) {
+	seen := map[string]bool{}
+	var out []namedTarget
 	for _, t := range targets {
 		name, err := ServerName(t)
 		if err != nil {
 			return nil, err
 		}
-		if seen[name] {
-			continue
-		}
-		seen[name] = true
-		for _, f := range formats {
-			cmds = append(cmds, command{Line: fmt.Sprintf(f, backend+"/"+name), Server: name})
+		if !seen[name] {
+			seen[name] = true
+			out = append(out, namedTarget{name, t})
 		}
 	}
-	return cmds, nil
+	return out, nil
 }
 
 // validBackend refuses names HAProxy would not accept as a proxy name, which
