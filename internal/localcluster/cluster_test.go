@@ -319,6 +319,11 @@ func TestCluster(t *testing.T) {
 			p, err = cs.CoreV1().Pods(ns).Get(ctx, "gated", metav1.GetOptions{})
 			return err == nil && !podReady(p), err
 		})
+		// The node emits its event after its status write lands, so the
+		// API can show not-Ready a moment before the event is recorded.
+		waitFor(t, "PodNotReady event", func() (bool, error) {
+			return indexOf(events.of(created.UID), vnode.EventPodNotReady) >= 0, nil
+		})
 		evs := events.of(created.UID)
 		if indexOf(evs, vnode.EventPodReady) < 0 || indexOf(evs, vnode.EventPodNotReady) < indexOf(evs, vnode.EventPodReady) {
 			t.Errorf("events %v, want PodReady then PodNotReady", evs)
