@@ -31,6 +31,12 @@ type Handler struct {
 	// Client reads pods, bindings, Services and LoadBalancers, and creates
 	// TokenReviews.
 	Client client.Client
+	// APIReader, if set, reads the pod straight from the API server when
+	// the cached copy does not show it terminating (or is another pod of
+	// the same name): the kubelet runs the preStop as soon as it sees the
+	// deletion, which may be before this process's cache does, and a stale
+	// "not terminating" would end the wait before the drain.
+	APIReader client.Reader
 	// Pool connects to load-balancer instances (shared with the reconciler).
 	Pool *controller.Pool
 }
@@ -94,9 +100,9 @@ func (h *Handler) authenticate(ctx context.Context, token string) (PodIdentity, 
 // pod has let go of it.
 func (h *Handler) Answer(ctx context.Context, id PodIdentity) (Answer, error) {
 	ans := Answer{Pod: id.Namespace + "/" + id.Name}
-	pod := &corev1.Pod{}
-	if err := h.Client.Get(ctx, types.NamespacedName{Namespace: id.Namespace, Name: id.Name}, pod); err != nil {
-		return ans, fmt.Errorf("getting pod: %w", err)
+	pod, err := h.pod(ctx, id)
+	if err != nil {
+		return ans, err
 	}
 	if pod.UID != id.UID {
 		return ans, fmt.Errorf("pod %s is not the pod the token was issued for", ans.Pod)
@@ -122,6 +128,23 @@ func (h *Handler) Answer(ctx context.Context, id PodIdentity) (Answer, error) {
 	}
 	ans.Drained, ans.Reason = Verdict(ans.Targets)
 	return ans, nil
+}
+
+// pod reads the caller's pod from the cache, and again from the API server
+// when the cached copy is not terminating or not the caller's.
+func (h *Handler) pod(ctx context.Context, id PodIdentity) (*corev1.Pod, error) {
+	key := types.NamespacedName{Namespace: id.Namespace, Name: id.Name}
+	pod := &corev1.Pod{}
+	err := h.Client.Get(ctx, key, pod)
+	fresh := err == nil && pod.DeletionTimestamp != nil && pod.UID == id.UID
+	if !fresh && h.APIReader != nil {
+		pod = &corev1.Pod{}
+		err = h.APIReader.Get(ctx, key, pod)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("getting pod: %w", err)
+	}
+	return pod, nil
 }
 
 // targets returns the pod's target state on each instance of b, or none if

@@ -132,7 +132,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Decoder: admission.NewDecoder(scheme),
 		Drain:   o.Drain,
 	}})
-	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), Pool: pool})
+	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pool: pool})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding healthz check: %w", err)
 	}
