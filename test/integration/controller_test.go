@@ -196,17 +196,21 @@ func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
 	if n := good.Requests(); n != 200 {
 		t.Errorf("healthy target received %d client requests; want 200", n)
 	}
-	st := f.bindingStatus(t)
-	if st.Targets.Desired != 2 || st.Targets.Healthy != 1 || st.Targets.Initial != 1 {
-		t.Errorf("binding counts = %+v; want desired 2, healthy 1, initial 1", st.Targets)
-	}
-	if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
-		t.Errorf("binding Ready = %+v; want False while a target is pending", c)
-	}
+	// The reconciler writes the status on its own schedule.
+	e.eventually("binding counts while a target is pending", 30*time.Second, func() error {
+		st := f.bindingStatus(t)
+		if st.Targets.Desired != 2 || st.Targets.Healthy != 1 || st.Targets.Initial != 1 {
+			return fmt.Errorf("binding counts = %+v; want desired 2, healthy 1, initial 1", st.Targets)
+		}
+		if c := meta.FindStatusCondition(st.Conditions, v1alpha1.ConditionReady); c == nil || c.Status != metav1.ConditionFalse {
+			return fmt.Errorf("binding Ready = %+v; want False while a target is pending", c)
+		}
+		return nil
+	})
 
 	bad.SetHealthy(true)
 	f.waitGate(t, pb.Name)
-	e.eventually("binding Ready", 10*time.Second, func() error {
+	e.eventually("binding Ready", 30*time.Second, func() error {
 		c := meta.FindStatusCondition(f.bindingStatus(t).Conditions, v1alpha1.ConditionReady)
 		if c == nil || c.Status != metav1.ConditionTrue {
 			return fmt.Errorf("Ready = %+v", c)
@@ -237,7 +241,7 @@ func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T)
 		code, body, err := f.get(0, holdPath)
 		held <- result{code, body, err}
 	}()
-	e.eventually("request held on the old target", 10*time.Second, func() error {
+	e.eventually("request held on the old target", 30*time.Second, func() error {
 		if old.Holding() != 1 {
 			return fmt.Errorf("holding %d", old.Holding())
 		}

@@ -137,7 +137,7 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 			}
 			held <- err
 		}()
-		e.eventually("a request held on target a", 10*time.Second, func() error {
+		e.eventually("a request held on target a", 30*time.Second, func() error {
 			if a.Holding() != 1 {
 				return fmt.Errorf("holding %d", a.Holding())
 			}
@@ -169,7 +169,7 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 		if err := e.c.Delete(context.Background(), pb); err != nil {
 			t.Fatal(err)
 		}
-		e.eventually("bypass answer", 10*time.Second, func() error {
+		e.eventually("bypass answer", 30*time.Second, func() error {
 			if _, ans := d.ask(t, podToken(t, e, pb, drain.Audience), ""); !ans.Drained || ans.Reason != drain.ReasonBypass {
 				return fmt.Errorf("answer %+v", ans)
 			}

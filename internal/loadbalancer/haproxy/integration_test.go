@@ -275,12 +275,15 @@ func BenchmarkHealthyLatency(b *testing.B) {
 // Remove leaves the target in maintenance, a Remove after RemoveDelay
 // deletes it, and a Register in between puts it back in service.
 func TestInstance_removeParksThenDeletes(t *testing.T) {
+	// Long enough that the calls "within the delay" are within it even on a
+	// busy machine.
+	const removeDelay = 3 * time.Second
 	ip := randomLoopback()
 	p := startProcess(t, process.Config{
 		Frontends: []process.Frontend{{Name: testFrontend, Address: netip.AddrPortFrom(ip, 0), Backend: testBackend}},
 		Backends:  []process.Backend{{Name: testBackend}},
 	})
-	inst, err := haproxy.New(haproxy.Config{SocketPath: p.RuntimeSocket(), RemoveDelay: 300 * time.Millisecond})
+	inst, err := haproxy.New(haproxy.Config{SocketPath: p.RuntimeSocket(), RemoveDelay: removeDelay})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -318,7 +321,7 @@ func TestInstance_removeParksThenDeletes(t *testing.T) {
 		t.Fatalf("after Register: %s, want back in service", s)
 	}
 	must(inst.Remove(ctx, testBackend, target))
-	time.Sleep(350 * time.Millisecond)
+	time.Sleep(removeDelay + 100*time.Millisecond)
 	if s := state(); s != loadbalancer.StateMaintenance {
 		t.Fatalf("before the delayed Remove: %s, want Maintenance (the delay restarted at Register)", s)
 	}

@@ -174,6 +174,13 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			a.cut(w)
 			return
 		case <-r.Context().Done():
+			// A kill closes the connections too, so both cases can be
+			// ready: a request the kill ended is still a cut request.
+			select {
+			case <-a.killed:
+				a.cut(w)
+			default:
+			}
 			return
 		}
 	}
