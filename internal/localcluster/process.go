@@ -16,7 +16,10 @@ import (
 // process is one running control-plane component.
 type process struct {
 	name    string
+	binary  string
+	args    []string
 	logPath string
+	health  string // URL that answers 200 when the component is healthy
 	cmd     *exec.Cmd
 	done    chan struct{} // closed when the process has exited
 	waitErr error         // valid after done is closed
@@ -39,7 +42,7 @@ func startProcess(name, binary, logPath string, args []string) (*process, error)
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s (%s): %w", name, binary, err)
 	}
-	p := &process{name: name, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &process{name: name, binary: binary, args: args, logPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		_ = logFile.Close()
