@@ -144,10 +144,13 @@ type TargetBindingStatus struct {
 	// +listType=atomic
 	// +optional
 	PodsMissingGate []PodReference `json:"podsMissingGate,omitempty"`
-	// PodsWithoutDrainWait lists selected pods whose container serving the
-	// bound port has a non-exec preStop handler (httpGet, sleep,
-	// tcpSocket): the webhook left it alone and injected no drain wait, so
-	// SIGTERM may reach them while a load balancer still sends requests.
+	// PodsWithoutDrainWait lists selected pods that have no injected drain
+	// wait although the binding waits for drains and the controller injects
+	// it: created while the webhook was down or in a namespace without
+	// injection, or whose container serving the bound port has a non-exec
+	// preStop handler (httpGet, sleep, tcpSocket) the webhook left alone.
+	// SIGTERM may reach them while a load balancer still sends requests;
+	// roll the workload to fix it.
 	// +listType=atomic
 	// +optional
 	PodsWithoutDrainWait []PodReference `json:"podsWithoutDrainWait,omitempty"`

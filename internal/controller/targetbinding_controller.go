@@ -62,6 +62,9 @@ type TargetBindingReconciler struct {
 	// ResyncInterval is how soon a settled binding is looked at again, to
 	// notice load-balancer restarts.
 	ResyncInterval time.Duration
+	// DrainInjection is true when the webhook injects the drain wait; only
+	// then are pods without it reported (status.podsWithoutDrainWait).
+	DrainInjection bool
 	// Now returns the current time; tests may replace it.
 	Now func() time.Time
 
@@ -392,9 +395,11 @@ func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncS
 	}
 	b.Status.PodsMissingGateCount = int32(len(b.Status.PodsMissingGate))
 	b.Status.PodsWithoutDrainWait = nil
-	for _, pod := range s.selected {
-		if pod.DeletionTimestamp == nil && pod.Annotations[v1alpha1.AnnotationDrainWait] == v1alpha1.DrainWaitExistingHandler {
-			b.Status.PodsWithoutDrainWait = append(b.Status.PodsWithoutDrainWait, v1alpha1.PodReference{Name: pod.Name})
+	if r.DrainInjection && b.DrainWaitEnabled() {
+		for _, pod := range s.selected {
+			if pod.DeletionTimestamp == nil && pod.Annotations[v1alpha1.AnnotationDrainWait] != v1alpha1.DrainWaitInjected {
+				b.Status.PodsWithoutDrainWait = append(b.Status.PodsWithoutDrainWait, v1alpha1.PodReference{Name: pod.Name})
+			}
 		}
 	}
 	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(b.Status.PodsMissingGate)))

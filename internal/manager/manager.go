@@ -119,6 +119,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Metrics:        metrics,
 		PollInterval:   o.PollInterval,
 		ResyncInterval: o.ResyncInterval,
+		DrainInjection: o.Drain.Image != "",
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)

@@ -3,12 +3,14 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
@@ -16,14 +18,19 @@ import (
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
 )
 
-// TestFailurePaths_ControllerDownAndBypass proves, in the local cluster
-// with the real injected preStop, the two ways SIGTERM comes without the
+// lbDownHold is how long HAProxy stays down while a deleted pod waits.
+const lbDownHold = 4 * time.Second
+
+// TestFailurePaths_ControllerDownLBDownAndBypass proves, in the local
+// cluster with the real injected preStop, the ways SIGTERM comes without the
 // controller's "drained": with the controller down, wait-drained waits the
 // fallback computed from the LB's settings and the kubelet stand-in records a
 // FailedPreStopHook event saying so; with the bypass annotation the wait
-// returns at once. A normally deleted pod, in the same run, gets SIGTERM
-// only after a drain.
-func TestFailurePaths_ControllerDownAndBypass(t *testing.T) {
+// returns at once. With HAProxy down, an instance that cannot answer is not
+// drained: SIGTERM waits until it answers again (a restarted HAProxy has
+// lost its dynamic servers, so the pod is then gone from it). A normally
+// deleted pod, in the same run, gets SIGTERM only after a drain.
+func TestFailurePaths_ControllerDownLBDownAndBypass(t *testing.T) {
 	requirements(t)
 	s, err := demo.DefaultScenario()
 	if err != nil {
@@ -125,6 +132,79 @@ func TestFailurePaths_ControllerDownAndBypass(t *testing.T) {
 	}
 	if err := env.StartController(ctx); err != nil {
 		t.Fatal(err)
+	}
+
+	// 4. HAProxy down: the wait holds until it answers again.
+	// The replacement pod created while the controller (and so its webhook)
+	// was down has no injected wait (failurePolicy Ignore): take a pod
+	// that has one.
+	waitReplicas(t, ctx, pods, int(s.Replicas))
+	var lbDown corev1.Pod
+	for _, p := range pods() {
+		if p.Spec.Containers[0].Lifecycle != nil && p.Spec.Containers[0].Lifecycle.PreStop != nil {
+			lbDown = p
+			break
+		}
+	}
+	if lbDown.Name == "" {
+		t.Fatal("no pod with the injected drain wait left")
+	}
+	// The pod without one is reported on the binding, not restarted.
+	var without []string
+	for _, p := range pods() {
+		if p.Spec.Containers[0].Lifecycle == nil || p.Spec.Containers[0].Lifecycle.PreStop == nil {
+			without = append(without, p.Name)
+		}
+	}
+	listed := func() (bool, error) {
+		var b v1alpha1.TargetBinding
+		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: demo.AppName}, &b); err != nil {
+			return false, err
+		}
+		var got []string
+		for _, r := range b.Status.PodsWithoutDrainWait {
+			got = append(got, r.Name)
+		}
+		slices.Sort(got)
+		slices.Sort(without)
+		return slices.Equal(got, without), nil
+	}
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) { return listed() }); err != nil {
+		t.Errorf("binding status.podsWithoutDrainWait does not list exactly the pods created while the webhook was down %v: %v", without, err)
+	} else {
+		t.Logf("created while the webhook was down, reported in status.podsWithoutDrainWait: %v", without)
+	}
+	if err := env.HAProxy.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	del(lbDown)
+	held := time.After(lbDownHold)
+	var early []vnode.Event
+wait:
+	for {
+		select {
+		case ev := <-events:
+			if ev.Namespace == ns && ev.Name == lbDown.Name {
+				early = append(early, ev)
+				if ev.Type == vnode.EventSIGTERM {
+					t.Fatalf("LB down: SIGTERM %s after HAProxy stopped, while it could not answer (events %v)", ev.Time.Sub(stoppedAt), early)
+				}
+			}
+		case <-held:
+			break wait
+		}
+	}
+	if err := env.HAProxy.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	backAt := time.Now()
+	sigterm(lbDown.Name)
+	rec, _ = env.Cluster.Pod(ns, lbDown.Name)
+	afterBack := rec.SIGTERMAt.Sub(backAt)
+	t.Logf("LB down %s: deletion→SIGTERM %s, SIGTERM %s after HAProxy answered again", lbDownHold, rec.DeletionToSIGTERM().Round(time.Millisecond), afterBack.Round(time.Millisecond))
+	if afterBack > 3*time.Second {
+		t.Errorf("LB down: SIGTERM %s after HAProxy was back, want within 3s (the pod is gone from the restarted HAProxy)", afterBack)
 	}
 }
 
