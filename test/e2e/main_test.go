@@ -95,7 +95,7 @@ func setup(tb testing.TB, s *demo.Scenario) *demo.Environment {
 		// localcluster's own tests use the first node ranges; go test runs
 		// packages in parallel.
 		FirstNodeIndex: 20,
-		Progress:       func(format string, args ...any) { tb.Logf(format, args...) },
+		Progress:       progress(tb),
 	})
 	if err != nil {
 		tb.Fatalf("setting up the demo environment: %v", err)
@@ -106,4 +106,14 @@ func setup(tb testing.TB, s *demo.Scenario) *demo.Environment {
 		}
 	})
 	return env
+}
+
+// progress returns where the environment's progress lines go: the test's
+// log, or for a benchmark standard error (the testing package keeps only
+// the first ten lines of a benchmark's log, which must be its figures).
+func progress(tb testing.TB) func(format string, args ...any) {
+	if _, ok := tb.(*testing.B); ok {
+		return func(format string, args ...any) { fmt.Fprintf(os.Stderr, "    "+format+"\n", args...) }
+	}
+	return func(format string, args ...any) { tb.Logf(format, args...) }
 }
