@@ -81,6 +81,10 @@ type PodTiming struct {
 	// having the target (valid when HasLBDrain).
 	LBDrain    time.Duration
 	HasLBDrain bool
+	// CutRequests counts requests the pod's app had in flight when it
+	// stopped (cut by its exit): each reached the load balancer as a broken
+	// response, which the client sees unless the load balancer retried it.
+	CutRequests int64
 }
 
 // router sends pod events of each mode's namespace to that mode's run.
@@ -236,7 +240,7 @@ func (e *Environment) runMode(ctx context.Context, kind RolloutKind, m Mode, nod
 	}}
 	var err error
 	run, err = verify.New(verify.Config{
-		Targets:      []verify.Target{{URL: e.FrontendURL(m)}},
+		Targets:      []verify.Target{{URL: e.FrontendURL(m), Method: s.Load.Method}},
 		Rate:         s.Load.Rate,
 		Duration:     s.Load.MinDuration.Duration,
 		Timeout:      s.Load.Timeout.Duration,
@@ -278,7 +282,7 @@ func (e *Environment) podTimings(m Mode, from, to time.Time, tracker *Tracker) [
 			rec.DeletionObservedAt.Before(from) || rec.DeletionObservedAt.After(to) {
 			continue
 		}
-		pt := PodTiming{Name: rec.Name, Addr: netip.AddrPortFrom(rec.IP, ContainerPort), DeletionToSIGTERM: rec.DeletionToSIGTERM()}
+		pt := PodTiming{Name: rec.Name, Addr: netip.AddrPortFrom(rec.IP, ContainerPort), DeletionToSIGTERM: rec.DeletionToSIGTERM(), CutRequests: rec.CutRequests}
 		// The controller may act on the deletion a moment before the node
 		// sees it: look for the removal from a second earlier on.
 		if at, ok := tracker.RemovedAfter(pt.Addr, rec.DeletionObservedAt.Add(-time.Second)); ok {

@@ -2,6 +2,7 @@ package demo
 
 import (
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"net/http"
 
 	_ "embed"
 	"encoding/json"
@@ -72,6 +73,11 @@ type Load struct {
 	Rate int `json:"rate"`
 	// KeepAlive reuses client connections.
 	KeepAlive *bool `json:"keepAlive,omitempty"`
+	// Method is the requests' HTTP method: GET (the default) or POST.
+	// HAProxy retries a GET that a dying server cut without a response
+	// (it is idempotent), which hides part of the loss; a POST it may not
+	// retry, as with real non-idempotent traffic.
+	Method string `json:"method,omitempty"`
 	// MinDuration is the least time load runs per rollout kind.
 	MinDuration Duration `json:"minDuration"`
 	// Warmup is the steady load before the rollout starts.
@@ -176,6 +182,11 @@ func (s *Scenario) Validate() error {
 	}
 	if s.Load.Rate < 1 || s.Load.Rate > maxRate {
 		bad("load.rate", "%d: want 1 to %d requests per second", s.Load.Rate, maxRate)
+	}
+	switch s.Load.Method {
+	case "", http.MethodGet, http.MethodPost:
+	default:
+		bad("load.method", "%q: want %q or %q", s.Load.Method, http.MethodGet, http.MethodPost)
 	}
 	durationIn("load.minDuration", s.Load.MinDuration, time.Second, maxDuration)
 	durationIn("load.warmup", s.Load.Warmup, 0, maxDuration)

@@ -55,6 +55,9 @@ func WriteDetails(w io.Writer, res *Result) error {
 				if p.HasLBDrain {
 					s += fmt.Sprintf(" (HAProxy drained after %s)", formatDuration(p.LBDrain))
 				}
+				if p.CutRequests > 0 {
+					s += fmt.Sprintf(", %d requests cut by its exit", p.CutRequests)
+				}
 				pods = append(pods, s)
 			}
 			line := fmt.Sprintf("%s / %s: failures %s", k.Kind, r.Mode, orNone(strings.Join(classes, " ")))

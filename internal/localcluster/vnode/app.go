@@ -171,14 +171,14 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(a.spec.Latency):
 		case <-a.killed:
-			a.cut(w)
+			a.cut(w, r)
 			return
 		case <-r.Context().Done():
 			// A kill closes the connections too, so both cases can be
 			// ready: a request the kill ended is still a cut request.
 			select {
 			case <-a.killed:
-				a.cut(w)
+				a.cut(w, r)
 			default:
 			}
 			return
@@ -186,7 +186,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	select {
 	case <-a.killed:
-		a.cut(w)
+		a.cut(w, r)
 		return
 	default:
 	}
@@ -210,8 +210,10 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 
 // cut ends a request of a killed app without a response: the connection is
 // closed, as the kernel does when a process dies.
-func (a *app) cut(w http.ResponseWriter) {
-	a.counts.cut.Add(1)
+func (a *app) cut(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != a.spec.HealthPath { // probes are not requests
+		a.counts.cut.Add(1)
+	}
 	if hj, ok := w.(http.Hijacker); ok {
 		if conn, _, err := hj.Hijack(); err == nil {
 			_ = conn.Close()

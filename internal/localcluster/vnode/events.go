@@ -92,7 +92,7 @@ type PodRecord struct {
 	RemovedAt time.Time
 	// Requests counts requests the pod's apps answered (health path
 	// excluded); HealthRequests those to the health path; CutRequests those
-	// in flight when an app closed abruptly; InFlight those in progress now.
+	// (health path excluded) in flight when an app closed abruptly; InFlight those in progress now.
 	Requests, HealthRequests, CutRequests, InFlight int64
 	// Restarts is the sum of the containers' restart counts.
 	Restarts int32
