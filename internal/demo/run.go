@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
 	"github.com/zerodrop/zerodrop/internal/verify"
 	"github.com/zerodrop/zerodrop/internal/verify/classify"
@@ -240,11 +241,15 @@ func (e *Environment) runMode(ctx context.Context, kind RolloutKind, m Mode, nod
 	}}
 	var err error
 	run, err = verify.New(verify.Config{
-		Targets:      []verify.Target{{URL: e.FrontendURL(m), Method: s.Load.Method}},
-		Rate:         s.Load.Rate,
-		Duration:     s.Load.MinDuration.Duration,
-		Timeout:      s.Load.Timeout.Duration,
-		KeepAlive:    s.Load.keepAlive(),
+		Targets:   []verify.Target{{URL: e.FrontendURL(m), Method: s.Load.Method}},
+		Rate:      s.Load.Rate,
+		Duration:  s.Load.MinDuration.Duration,
+		Timeout:   s.Load.Timeout.Duration,
+		KeepAlive: s.Load.keepAlive(),
+		// Close idle connections before HAProxy does, so its keep-alive race
+		// (a request sent as it closes an idle connection) is not counted
+		// as a rollout's failure.
+		IdleTimeout:  process.ClientKeepAliveTimeout / 2,
 		Warmup:       s.Load.Warmup.Duration,
 		Cooldown:     s.Load.Cooldown.Duration,
 		During:       &step,

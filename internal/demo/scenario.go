@@ -73,10 +73,10 @@ type Load struct {
 	Rate int `json:"rate"`
 	// KeepAlive reuses client connections.
 	KeepAlive *bool `json:"keepAlive,omitempty"`
-	// Method is the requests' HTTP method: GET (the default) or POST.
-	// HAProxy retries a GET that a dying server cut without a response
-	// (it is idempotent), which hides part of the loss; a POST it may not
-	// retry, as with real non-idempotent traffic.
+	// Method is the requests' HTTP method: POST or GET (empty: GET). A
+	// client resends a GET whose kept-alive connection broke before the
+	// answer (it is idempotent), which hides most requests a dying pod
+	// cuts; a POST nobody resends, as with real non-idempotent traffic.
 	Method string `json:"method,omitempty"`
 	// MinDuration is the least time load runs per rollout kind.
 	MinDuration Duration `json:"minDuration"`

@@ -35,7 +35,7 @@ func TestParseScenario_RejectsBadInputNamingTheField(t *testing.T) {
 		{"fractional sleep", "preStopSleep: 5s", "preStopSleep: 1500ms", "staticRecipe.preStopSleep: 1.5s"},
 		{"unknown rollout", "  - scale-in", "  - scale-out", `rollouts[1]: "scale-out"`},
 		{"duplicate rollout", "  - scale-in", "  - rolling-update", `rollouts[1]: "rolling-update" is listed twice`},
-		{"unsupported method", "method: GET", "method: DELETE", `load.method: "DELETE"`},
+		{"unsupported method", "method: POST", "method: DELETE", `load.method: "DELETE"`},
 		{"check interval too short", "checkInterval: 500ms", "checkInterval: 10ms", "loadBalancer.checkInterval"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

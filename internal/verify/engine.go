@@ -48,7 +48,9 @@ type engine struct {
 	rate      int
 	timeout   time.Duration
 	keepAlive bool
-	maxLag    time.Duration
+	// idleTimeout closes kept-alive connections idle this long.
+	idleTimeout time.Duration
+	maxLag      time.Duration
 }
 
 // schedulePacer is an open-model constant-rate vegeta.Pacer: hit k is due at
@@ -100,7 +102,7 @@ func (e engine) start(limit uint64) (*attack, error) {
 	for _, t := range e.targets {
 		tgts = append(tgts, vegeta.Target{Method: t.Method, URL: t.URL, Header: t.Header.Clone(), Body: t.Body})
 	}
-	rt := newRecordingTransport(e.timeout, e.keepAlive)
+	rt := newRecordingTransport(e.timeout, e.keepAlive, e.idleTimeout)
 	client := &http.Client{
 		Transport: rt,
 		// Redirects are results, not something to follow.
@@ -146,7 +148,7 @@ type recordingTransport struct {
 	errs    sync.Map // uint64 seq -> error
 }
 
-func newRecordingTransport(timeout time.Duration, keepAlive bool) *recordingTransport {
+func newRecordingTransport(timeout time.Duration, keepAlive bool, idleTimeout time.Duration) *recordingTransport {
 	d := &net.Dialer{Timeout: timeout, KeepAlive: 30 * time.Second}
 	if !keepAlive {
 		d.KeepAlive = -1
@@ -161,7 +163,7 @@ func newRecordingTransport(timeout time.Duration, keepAlive bool) *recordingTran
 			MaxIdleConns:        0,
 			MaxIdleConnsPerHost: 10000,
 			MaxConnsPerHost:     0, // never queue a request for a connection
-			IdleConnTimeout:     90 * time.Second,
+			IdleConnTimeout:     idleTimeout,
 			DisableCompression:  true,
 			// HTTP/1.1 only, also for https targets.
 			TLSNextProto: map[string]func(string, *tls.Conn) http.RoundTripper{},

@@ -21,6 +21,7 @@ const (
 	DefaultTimeout        = 2 * time.Second
 	DefaultMaxScheduleLag = 2 * time.Second
 	DefaultMinRateRatio   = 0.9
+	DefaultIdleTimeout    = 90 * time.Second
 	// MaxRate is the highest rate New accepts; whether the machine sustains
 	// it is measured, not assumed.
 	MaxRate = 1_000_000
@@ -85,6 +86,13 @@ type Config struct {
 	Timeout time.Duration
 	// KeepAlive reuses connections; false opens one per request.
 	KeepAlive bool
+	// IdleTimeout closes a kept-alive connection after it has been idle this
+	// long (zero: DefaultIdleTimeout). Keep it below the target's own
+	// keep-alive timeout: a request written on a connection the server is
+	// closing at that instant fails ("EOF" on a connection idle for exactly
+	// the server's timeout), and only idempotent requests are resent. That
+	// failure is the client's timeouts, not a rollout's.
+	IdleTimeout time.Duration
 	// Warmup is how long load runs before During starts.
 	Warmup time.Duration
 	// During, if set, runs once after Warmup; load goes on until the later
@@ -164,6 +172,12 @@ func (c *Config) defaultAndValidate() error {
 	}
 	if c.During != nil && c.Warmup >= c.Duration {
 		return fmt.Errorf("warm-up %s must be shorter than the duration %s", c.Warmup, c.Duration)
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("idle timeout %s must not be negative", c.IdleTimeout)
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = DefaultIdleTimeout
 	}
 	if c.MaxScheduleLag == 0 {
 		c.MaxScheduleLag = DefaultMaxScheduleLag
@@ -245,7 +259,7 @@ func (r *Run) Execute(ctx context.Context) (*report.Report, error) {
 	if cfg.During != nil {
 		limit = math.MaxUint64
 	}
-	eng := engine{targets: cfg.Targets, rate: cfg.Rate, timeout: cfg.Timeout, keepAlive: cfg.KeepAlive, maxLag: cfg.MaxScheduleLag}
+	eng := engine{targets: cfg.Targets, rate: cfg.Rate, timeout: cfg.Timeout, keepAlive: cfg.KeepAlive, idleTimeout: cfg.IdleTimeout, maxLag: cfg.MaxScheduleLag}
 	atk, err := eng.start(limit)
 	if err != nil {
 		return nil, err
@@ -377,6 +391,9 @@ func (r *Run) reportConfig() report.Config {
 		MaxErrorRate:     c.MaxErrorRate,
 		MinRateRatio:     c.MinRateRatio,
 		MaxScheduleLagMs: float64(c.MaxScheduleLag) / float64(time.Millisecond),
+	}
+	if c.KeepAlive {
+		rc.IdleTimeoutSeconds = c.IdleTimeout.Seconds()
 	}
 	if rc.MaxErrors < 0 {
 		rc.MaxErrors = -1

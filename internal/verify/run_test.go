@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"math"
@@ -247,6 +248,7 @@ func TestNew_rejectsBadConfig(t *testing.T) {
 		{"zero duration", verify.Config{Targets: []verify.Target{good}, Rate: 1}},
 		{"warm-up longer than duration", verify.Config{Targets: []verify.Target{good}, Rate: 1, Duration: time.Second, Warmup: 2 * time.Second, During: &verify.Step{Name: "x"}}},
 		{"error rate above 1", verify.Config{Targets: []verify.Target{good}, Rate: 1, Duration: time.Second, MaxErrorRate: 2}},
+		{"negative idle timeout", verify.Config{Targets: []verify.Target{good}, Rate: 1, Duration: time.Second, KeepAlive: true, IdleTimeout: -time.Second}},
 		{"method with space", verify.Config{Targets: []verify.Target{{URL: good.URL, Method: "GE T"}}, Rate: 1, Duration: time.Second}},
 	} {
 		if _, err := verify.New(tc.cfg); err == nil {
@@ -294,6 +296,34 @@ func TestRun_Execute_controlsConnectionReuse(t *testing.T) {
 			t.Errorf("keep-alive %t: %d connections for 100 requests, want %s", tc.keepAlive, c, tc.want)
 		} else {
 			t.Logf("keep-alive %t: %d connections for 100 requests", tc.keepAlive, c)
+		}
+	}
+}
+
+// TestRun_Execute_idleTimeoutClosesIdleConnections: with keep-alive, a
+// connection idle longer than IdleTimeout is closed by the client, so a
+// request 200 ms after the last one opens a new connection when the idle
+// timeout is 20 ms, and reuses the old one with the default.
+func TestRun_Execute_idleTimeoutClosesIdleConnections(t *testing.T) {
+	for _, tc := range []struct {
+		idle  time.Duration
+		check func(conns int64) bool
+		want  string
+	}{
+		{20 * time.Millisecond, func(c int64) bool { return c >= 4 }, "a new connection for (nearly) every request"},
+		{0, func(c int64) bool { return c <= 2 }, "one reused connection"},
+	} {
+		srv := faultserver.Start(t, "127.43.1.8", faultserver.Behavior{})
+		rep := runOrFail(t, verify.Config{Targets: []verify.Target{{URL: srv.URL}}, Rate: 5, Duration: time.Second,
+			KeepAlive: true, IdleTimeout: tc.idle, SkipProbe: true, MinRateRatio: 0.5})
+		if rep.Totals.OK != 5 {
+			t.Fatalf("idle timeout %s: %d ok of %d", tc.idle, rep.Totals.OK, rep.Totals.Requests)
+		}
+		if c := srv.Conns.Load(); !tc.check(c) {
+			t.Errorf("idle timeout %s: %d connections for 5 requests 200 ms apart, want %s", tc.idle, c, tc.want)
+		}
+		if want := cmp.Or(tc.idle, verify.DefaultIdleTimeout).Seconds(); rep.Config.IdleTimeoutSeconds != want {
+			t.Errorf("report idleTimeoutSeconds %g, want %g", rep.Config.IdleTimeoutSeconds, want)
 		}
 	}
 }

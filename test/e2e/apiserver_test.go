@@ -16,6 +16,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/internal/demo"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
 	"github.com/zerodrop/zerodrop/internal/localcluster"
 	"github.com/zerodrop/zerodrop/internal/verify"
 )
@@ -63,6 +64,7 @@ func TestFailurePaths_APIServerRestart(t *testing.T) {
 		Duration:     15 * time.Second,
 		Timeout:      s.Load.Timeout.Duration,
 		KeepAlive:    true,
+		IdleTimeout:  process.ClientKeepAliveTimeout / 2,
 		Warmup:       2 * time.Second,
 		Cooldown:     3 * time.Second,
 		During:       &restart,

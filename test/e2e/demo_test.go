@@ -23,8 +23,8 @@ const drainSlack = time.Second
 // TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops runs the default
 // scenario once: every rollout kind in every mode, side by side, under the
 // same load. Zerodrop must lose none of at least 10,000 requests per kind
-// while the plain endpoint sync, in the same run, loses some; and with the
-// app exiting the instant it gets SIGTERM and no preStop of its own, each
+// while the plain endpoint sync, in the same run, loses some in each kind;
+// and with the app exiting the instant it gets SIGTERM and no preStop of its own, each
 // deleted zerodrop pod's deletion→SIGTERM must follow HAProxy's measured
 // drain of that pod within a second.
 func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
@@ -47,7 +47,6 @@ func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
 	if len(res.Kinds) != 3 {
 		t.Fatalf("ran %d rollout kinds, want 3", len(res.Kinds))
 	}
-	var plainFailed int64
 	for _, k := range res.Kinds {
 		zd, none := k.Mode(demo.ModeZerodrop), k.Mode(demo.ModeNone)
 		if zd.Sent < minRequests {
@@ -56,7 +55,11 @@ func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
 		if zd.Failed != 0 {
 			t.Errorf("%s: zerodrop lost %d of %d requests (%v), want 0", k.Kind, zd.Failed, zd.Sent, zd.ByClass)
 		}
-		plainFailed += none.Failed
+		// The same run without zerodrop must show losses in this kind, or
+		// its zero proves nothing about this machine and this load.
+		if none.Failed == 0 {
+			t.Errorf("%s: the plain endpoint sync lost no request: the load or the app does not expose the problem", k.Kind)
+		}
 		t.Logf("%s: zerodrop %d/%d failed, no zerodrop %d/%d failed", k.Kind, zd.Failed, zd.Sent, none.Failed, none.Sent)
 		if len(zd.Pods) == 0 {
 			t.Errorf("%s: no zerodrop pod was deleted during the rollout", k.Kind)
@@ -74,10 +77,5 @@ func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
 					k.Kind, p.Name, p.DeletionToSIGTERM, drainSlack, p.LBDrain)
 			}
 		}
-	}
-	// The same run without zerodrop must show losses, or the zeros above
-	// prove nothing about this machine and this load.
-	if plainFailed == 0 {
-		t.Errorf("the plain endpoint sync lost no request in any rollout kind: the load or the app does not expose the problem")
 	}
 }

@@ -73,6 +73,7 @@ type flags struct {
 	body         string
 	bodyFile     string
 	keepAlive    bool
+	idleTimeout  time.Duration
 	during       string
 	warmup       time.Duration
 	cooldown     time.Duration
@@ -124,6 +125,7 @@ func NewCommand(ctx context.Context) *cobra.Command {
 	fl.StringVar(&f.body, "body", "", "request body")
 	fl.StringVar(&f.bodyFile, "body-file", "", "read the request body from this file")
 	fl.BoolVar(&f.keepAlive, "keep-alive", true, "reuse connections; --keep-alive=false opens a new connection per request")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", lib.DefaultIdleTimeout, "close a kept-alive connection idle this long; keep it below the target's keep-alive timeout, or a request sent as the target closes an idle connection fails (EOF)")
 	fl.StringVar(&f.during, "during", "", "shell command to run under load once warm (e.g. a rollout)")
 	fl.DurationVar(&f.warmup, "warmup", 5*time.Second, "load before the --during command starts")
 	fl.DurationVar(&f.cooldown, "cooldown", 10*time.Second, "load after the --during command ends")
@@ -197,7 +199,7 @@ func (f *flags) config(cmd *cobra.Command, urls []string) (lib.Config, error) {
 		}
 	}
 	cfg := lib.Config{
-		Rate: f.rate, Duration: f.duration, Timeout: f.timeout, KeepAlive: f.keepAlive,
+		Rate: f.rate, Duration: f.duration, Timeout: f.timeout, KeepAlive: f.keepAlive, IdleTimeout: f.idleTimeout,
 		MaxErrors: f.maxErrors, MaxErrorRate: f.maxErrorRate, MinRateRatio: f.minRateRatio,
 		MaxScheduleLag: f.maxLag, SkipProbe: f.noProbe,
 	}

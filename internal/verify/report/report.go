@@ -62,6 +62,9 @@ type Config struct {
 	// KeepAlive is true when connections are reused, false for a new
 	// connection per request.
 	KeepAlive bool `json:"keepAlive"`
+	// IdleTimeoutSeconds is how long a kept-alive connection may stay idle
+	// before the client closes it (absent without keep-alive).
+	IdleTimeoutSeconds float64 `json:"idleTimeoutSeconds,omitempty"`
 	// WarmupSeconds is how long load ran before the during step started.
 	WarmupSeconds float64 `json:"warmupSeconds,omitempty"`
 	// CooldownSeconds is how long load ran on after the during step ended.

@@ -55,6 +55,11 @@ const (
 	logName             = "haproxy.log"
 )
 
+// ClientKeepAliveTimeout is the configuration's "timeout http-keep-alive":
+// how long HAProxy keeps an idle client connection open. A load client
+// should close its idle connections sooner (see verify.Config.IdleTimeout).
+const ClientKeepAliveTimeout = time.Second
+
 // Frontend is one HTTP frontend.
 type Frontend struct {
 	// Name is the frontend's name in the configuration.
@@ -268,7 +273,7 @@ func (p *Process) render() string {
 	w("    timeout client 30s")
 	w("    timeout server 30s")
 	w("    timeout http-request 10s")
-	w("    timeout http-keep-alive 1s")
+	w("    timeout http-keep-alive %dms", ClientKeepAliveTimeout.Milliseconds())
 	w("    retries 2")
 	w("    option redispatch")
 	if !p.cfg.ServerKeepAlive {
