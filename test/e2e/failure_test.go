@@ -140,23 +140,21 @@ func TestFailurePaths_ControllerDownLBDownAndBypass(t *testing.T) {
 	// that has one.
 	waitReplicas(t, ctx, pods, int(s.Replicas))
 	var lbDown corev1.Pod
-	for _, p := range pods() {
-		if p.Spec.Containers[0].Lifecycle != nil && p.Spec.Containers[0].Lifecycle.PreStop != nil {
-			lbDown = p
-			break
-		}
-	}
-	if lbDown.Name == "" {
-		t.Fatal("no pod with the injected drain wait left")
-	}
-	// The pod without one is reported on the binding, not restarted.
 	var without []string
 	for _, p := range pods() {
-		if p.Spec.Containers[0].Lifecycle == nil || p.Spec.Containers[0].Lifecycle.PreStop == nil {
+		switch {
+		case p.Spec.Containers[0].Lifecycle == nil || p.Spec.Containers[0].Lifecycle.PreStop == nil:
 			without = append(without, p.Name)
+		case lbDown.Name == "":
+			lbDown = p
 		}
 	}
-	listed := func() (bool, error) {
+	if lbDown.Name == "" || len(without) == 0 {
+		t.Fatalf("want pods with and without the injected drain wait; without: %v, with one: %q", without, lbDown.Name)
+	}
+	slices.Sort(without)
+	// The pod without one is reported on the binding, not restarted.
+	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 		var b v1alpha1.TargetBinding
 		if err := env.Client.Get(ctx, types.NamespacedName{Namespace: ns, Name: demo.AppName}, &b); err != nil {
 			return false, err
@@ -166,10 +164,8 @@ func TestFailurePaths_ControllerDownLBDownAndBypass(t *testing.T) {
 			got = append(got, r.Name)
 		}
 		slices.Sort(got)
-		slices.Sort(without)
 		return slices.Equal(got, without), nil
-	}
-	if err := wait.PollUntilContextTimeout(ctx, 200*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) { return listed() }); err != nil {
+	}); err != nil {
 		t.Errorf("binding status.podsWithoutDrainWait does not list exactly the pods created while the webhook was down %v: %v", without, err)
 	} else {
 		t.Logf("created while the webhook was down, reported in status.podsWithoutDrainWait: %v", without)
