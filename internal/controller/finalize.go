@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // finalizeGiveUp is how long past its drain timeout a deleted binding waits
@@ -61,7 +62,7 @@ func (r *TargetBindingReconciler) releaseGates(ctx context.Context, b *v1alpha1.
 	}
 	gate := v1alpha1.GateConditionType(b.Name)
 	for i := range pods.Items {
-		if GateDue(&pods.Items[i], gate) {
+		if targets.GateDue(&pods.Items[i], gate) {
 			if err := r.setGateTrue(ctx, &pods.Items[i], gate, "BindingDeleted"); err != nil {
 				return err
 			}

@@ -7,13 +7,14 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 )
 
 // HealthyEverywhere returns the targets that every instance reports
 // healthy. An instance that did not answer (absent from observed) makes no
 // target healthy: a pod is in service only when every instance sends it
 // traffic.
-func HealthyEverywhere(instances []NamedInstance, observed map[string]loadbalancer.BackendStatus) map[netip.AddrPort]bool {
+func HealthyEverywhere(instances []pool.NamedInstance, observed map[string]loadbalancer.BackendStatus) map[netip.AddrPort]bool {
 	if len(instances) == 0 {
 		return nil
 	}
@@ -38,19 +39,11 @@ func HealthyEverywhere(instances []NamedInstance, observed map[string]loadbalanc
 	return out
 }
 
-// GateDue reports whether the pod carries the gate and it is not True yet.
-func GateDue(pod *corev1.Pod, gate string) bool {
-	if !HasReadinessGate(pod, corev1.PodConditionType(gate)) {
-		return false
-	}
-	return !PodConditionTrue(pod, corev1.PodConditionType(gate))
-}
-
 // CountTargets counts a binding's targets by state across instances. A
 // desired target is Healthy only if every instance says so, Unhealthy if
 // any instance says so, otherwise Initial. Draining counts the targets that
 // are not desired and still present on any instance.
-func CountTargets(desired map[netip.AddrPort]*corev1.Pod, instances []NamedInstance,
+func CountTargets(desired map[netip.AddrPort]*corev1.Pod, instances []pool.NamedInstance,
 	observed map[string]loadbalancer.BackendStatus) v1alpha1.TargetCounts {
 	healthy := HealthyEverywhere(instances, observed)
 	unhealthy := map[netip.AddrPort]bool{}

@@ -12,6 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 )
 
 // LoadBalancerReconciler reports on each LoadBalancer whether zerodrop can
@@ -21,7 +22,7 @@ import (
 type LoadBalancerReconciler struct {
 	client.Client
 	// Pool connects to load-balancer instances (shared with bindings).
-	Pool *Pool
+	Pool *pool.Pool
 	// Interval is how often the instances are probed.
 	Interval time.Duration
 }
@@ -114,13 +115,13 @@ func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBal
 	meta.SetStatusCondition(&lb.Status.Conditions, c)
 }
 
-func instanceNamed(insts []NamedInstance, name string) NamedInstance {
+func instanceNamed(insts []pool.NamedInstance, name string) pool.NamedInstance {
 	for _, i := range insts {
 		if i.Name == name {
 			return i
 		}
 	}
-	return NamedInstance{}
+	return pool.NamedInstance{}
 }
 
 // SetupWithManager registers the reconciler. It relies on the binding

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // Field indexes on TargetBindings.
@@ -64,7 +65,7 @@ func (r *TargetBindingReconciler) bindingsForPod(ctx context.Context, o client.O
 	var out []reconcile.Request
 	for i := range list.Items {
 		b := &list.Items[i]
-		if HasReadinessGate(pod, corev1.PodConditionType(v1alpha1.GateConditionType(b.Name))) || r.selects(ctx, b, pod) {
+		if targets.HasReadinessGate(pod, v1alpha1.GateConditionType(b.Name)) || r.selects(ctx, b, pod) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
 		}
 	}
@@ -77,7 +78,7 @@ func (r *TargetBindingReconciler) selects(ctx context.Context, b *v1alpha1.Targe
 	if err := r.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
 		return false
 	}
-	return len(svc.Spec.Selector) > 0 && labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels))
+	return targets.SelectorOf(svc).Matches(labels.Set(pod.Labels))
 }
 
 // bindingsByIndex maps an object to the bindings that name it in field.

@@ -19,7 +19,6 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -29,6 +28,8 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // Event reasons the TargetBinding reconciler records.
@@ -51,7 +52,7 @@ type EventRecorder interface {
 type TargetBindingReconciler struct {
 	client.Client
 	// Pool connects to load-balancer instances.
-	Pool *Pool
+	Pool *pool.Pool
 	// Recorder records events on bindings and pods.
 	Recorder EventRecorder
 	// Metrics are the controller's collectors.
@@ -150,10 +151,9 @@ type syncState struct {
 	binding *v1alpha1.TargetBinding
 	now     time.Time
 
-	svcPort   *corev1.ServicePort
-	selector  labels.Selector
+	sel       targets.Selection
 	lb        *v1alpha1.LoadBalancer
-	instances []NamedInstance
+	instances []pool.NamedInstance
 
 	// selected are the pods the Service selects; others are the rest of the
 	// namespace's pods that carry this binding's gate.
@@ -181,15 +181,11 @@ func (r *TargetBindingReconciler) resolveService(ctx context.Context, s *syncSta
 		}
 		return fmt.Errorf("getting service %q: %w", b.Spec.ServiceRef.Name, err)
 	}
-	sp, err := ResolveServicePort(svc, b.Spec.ServiceRef.Port)
+	sel, err := targets.Resolve(svc, b.Spec.ServiceRef)
 	if err != nil {
 		return &stopError{v1alpha1.ReasonPortNotFound, err.Error()}
 	}
-	s.svcPort = sp
-	s.selector = labels.Nothing()
-	if len(svc.Spec.Selector) > 0 {
-		s.selector = labels.SelectorFromSet(svc.Spec.Selector)
-	}
+	s.sel = sel
 	return nil
 }
 
@@ -218,21 +214,21 @@ func (r *TargetBindingReconciler) listPods(ctx context.Context, s *syncState) er
 	if err := r.List(ctx, &pods, client.InNamespace(s.binding.Namespace)); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
-	gate := corev1.PodConditionType(v1alpha1.GateConditionType(s.binding.Name))
+	gate := v1alpha1.GateConditionType(s.binding.Name)
 	s.desired = map[netip.AddrPort]*corev1.Pod{}
 	for i := range pods.Items {
 		pod := &pods.Items[i]
-		if !s.selector.Matches(labels.Set(pod.Labels)) {
-			if HasReadinessGate(pod, gate) {
+		if !s.sel.Selects(pod) {
+			if targets.HasReadinessGate(pod, gate) {
 				s.others = append(s.others, pod)
 			}
 			continue
 		}
 		s.selected = append(s.selected, pod)
-		if !WantsTarget(pod, s.binding.GateEnabled()) {
+		if !targets.Wanted(pod, s.binding.GateEnabled(), gate) {
 			continue
 		}
-		if addr, ok := PodAddress(pod, s.svcPort); ok {
+		if addr, ok := s.sel.Address(pod); ok {
 			s.desired[addr] = pod
 		}
 	}
@@ -296,7 +292,7 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 }
 
 // apply carries one instance's plan out and keeps the drain bookkeeping.
-func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst NamedInstance, p Plan, check loadbalancer.CheckSettings) {
+func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst pool.NamedInstance, p Plan, check loadbalancer.CheckSettings) {
 	backend := s.binding.Spec.Backend
 	if len(p.Register) > 0 {
 		if err := inst.Register(ctx, backend, check, p.Register...); err != nil {
@@ -337,18 +333,18 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 	s.healthy = healthy
 	var due []*corev1.Pod
 	for addr, pod := range s.desired {
-		if healthy[addr] && GateDue(pod, gate) {
+		if healthy[addr] && targets.GateDue(pod, gate) {
 			due = append(due, pod)
 		}
 	}
 	for _, pod := range s.others {
-		if GateDue(pod, gate) {
+		if targets.GateDue(pod, gate) {
 			due = append(due, pod)
 		}
 	}
 	if !s.binding.GateEnabled() {
 		for _, pod := range s.selected {
-			if GateDue(pod, gate) {
+			if targets.GateDue(pod, gate) {
 				due = append(due, pod)
 			}
 		}
@@ -386,9 +382,9 @@ func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncS
 	b := s.binding
 	b.Status.PodsMissingGate = nil
 	if b.GateEnabled() {
-		gate := corev1.PodConditionType(v1alpha1.GateConditionType(b.Name))
+		gate := v1alpha1.GateConditionType(b.Name)
 		for _, pod := range s.selected {
-			if pod.DeletionTimestamp == nil && !HasReadinessGate(pod, gate) {
+			if pod.DeletionTimestamp == nil && !targets.HasReadinessGate(pod, gate) {
 				b.Status.PodsMissingGate = append(b.Status.PodsMissingGate, v1alpha1.PodReference{Name: pod.Name})
 			}
 		}

@@ -10,14 +10,14 @@ import (
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
-	"github.com/zerodrop/zerodrop/internal/controller"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // Extra keys the API server puts in a pod-bound token's user info.
@@ -38,7 +38,7 @@ type Handler struct {
 	// "not terminating" would end the wait before the drain.
 	APIReader client.Reader
 	// Pool connects to load-balancer instances (shared with the reconciler).
-	Pool *controller.Pool
+	Pool *pool.Pool
 }
 
 // PodIdentity is who a token belongs to.
@@ -157,14 +157,11 @@ func (h *Handler) targets(ctx context.Context, b *v1alpha1.TargetBinding, pod *c
 	if err := h.Client.Get(ctx, types.NamespacedName{Namespace: b.Namespace, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
 		return nil, client.IgnoreNotFound(err)
 	}
-	if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
+	sel, err := targets.Resolve(svc, b.Spec.ServiceRef)
+	if err != nil || !sel.Selects(pod) {
 		return nil, nil
 	}
-	sp, err := controller.ResolveServicePort(svc, b.Spec.ServiceRef.Port)
-	if err != nil {
-		return nil, nil
-	}
-	addr, ok := controller.PodAddress(pod, sp)
+	addr, ok := sel.Address(pod)
 	if !ok {
 		return nil, nil
 	}

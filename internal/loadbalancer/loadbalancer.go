@@ -38,11 +38,16 @@ const (
 	StateMaintenance State = "Maintenance"
 )
 
-// Target is one pod endpoint in a backend. The address is the key: one IP:port
-// is one pod at a time.
+// Target is one pod endpoint in a backend, registered by one owner. Within
+// one owner the address is the key: one IP:port is one pod at a time.
 type Target struct {
 	// Address is the pod IP and port the load balancer sends requests to.
 	Address netip.AddrPort
+	// Owner is the tag of the binding that registered the target
+	// (targets.Owner); the provider stores it with the target so that it
+	// survives controller restarts. Empty for targets registered before
+	// zerodrop had owners ("legacy").
+	Owner string
 }
 
 // String returns the target's address.
@@ -74,7 +79,8 @@ type TargetStatus struct {
 
 // BackendStatus is what an instance reports about one backend.
 type BackendStatus struct {
-	// Targets lists every target zerodrop manages in the backend.
+	// Targets lists every target zerodrop registered in the backend, of
+	// every owner; targets zerodrop did not create are never listed.
 	Targets []TargetStatus
 	// Generation identifies the running load-balancer process; it changes
 	// when the instance is reloaded or restarted (dynamic targets are lost

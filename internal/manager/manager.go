@@ -25,6 +25,7 @@ import (
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/controller"
 	"github.com/zerodrop/zerodrop/internal/drain"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 	zdwebhook "github.com/zerodrop/zerodrop/internal/webhook"
 )
 
@@ -62,7 +63,7 @@ type Options struct {
 	// server at drain.Path either way.
 	Drain zdwebhook.DrainInjection
 	// Instances connects to load-balancer instances.
-	Instances controller.InstanceFactory
+	Instances pool.InstanceFactory
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 	// Registerer receives the controller's metrics; nil means
@@ -111,10 +112,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
 	}
-	pool := controller.NewPool(o.Instances)
+	lbs := pool.New(o.Instances)
 	r := &controller.TargetBindingReconciler{
 		Client:         mgr.GetClient(),
-		Pool:           pool,
+		Pool:           lbs,
 		Recorder:       mgr.GetEventRecorder("zerodrop"),
 		Metrics:        metrics,
 		PollInterval:   o.PollInterval,
@@ -124,7 +125,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)
 	}
-	lbr := &controller.LoadBalancerReconciler{Client: mgr.GetClient(), Pool: pool, Interval: 5 * o.ResyncInterval}
+	lbr := &controller.LoadBalancerReconciler{Client: mgr.GetClient(), Pool: lbs, Interval: 5 * o.ResyncInterval}
 	if err := lbr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the LoadBalancer reconciler: %w", err)
 	}
@@ -133,21 +134,21 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Decoder: admission.NewDecoder(scheme),
 		Drain:   o.Drain,
 	}})
-	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pool: pool})
+	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pool: lbs})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding healthz check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, fmt.Errorf("adding readyz check: %w", err)
 	}
-	if err := mgr.Add(closer{pool}); err != nil {
+	if err := mgr.Add(closer{lbs}); err != nil {
 		return nil, fmt.Errorf("adding pool closer: %w", err)
 	}
 	return mgr, nil
 }
 
 // closer closes the instance pool when the manager stops.
-type closer struct{ pool *controller.Pool }
+type closer struct{ pool *pool.Pool }
 
 func (c closer) Start(ctx context.Context) error {
 	<-ctx.Done()

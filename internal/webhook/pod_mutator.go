@@ -12,14 +12,13 @@ import (
 	"net/http"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
-	"github.com/zerodrop/zerodrop/internal/controller"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // PodMutator injects readiness gates into pods at creation.
@@ -92,14 +91,15 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
 			continue // no Service yet: nothing selects the pod
 		}
-		if len(svc.Spec.Selector) == 0 || !labels.SelectorFromSet(svc.Spec.Selector).Matches(labels.Set(pod.Labels)) {
-			continue
+		sel, err := targets.Resolve(svc, b.Spec.ServiceRef)
+		if err != nil || !sel.Selects(pod) {
+			continue // the controller reports the binding's PortNotFound
 		}
 		if b.GateEnabled() {
 			gates = append(gates, v1alpha1.GateConditionType(b.Name))
 		}
-		if sp, err := controller.ResolveServicePort(svc, b.Spec.ServiceRef.Port); err == nil && b.DrainWaitEnabled() {
-			drains = append(drains, drainTargetFor(b, sp))
+		if b.DrainWaitEnabled() {
+			drains = append(drains, drainTargetFor(b, sel.Port))
 		}
 	}
 	return gates, drains, nil

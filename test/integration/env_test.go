@@ -28,7 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
-	"github.com/zerodrop/zerodrop/internal/controller"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 )
@@ -43,12 +43,12 @@ type env struct {
 	stop     context.CancelFunc
 	done     chan error
 	te       *envtest.Environment
-	factory  controller.InstanceFactory
+	factory  pool.InstanceFactory
 	opts     []func(*manager.Options)
 }
 
 // startEnv starts the API server and the controller with factory.
-func startEnv(t testing.TB, factory controller.InstanceFactory, opts ...func(*manager.Options)) *env {
+func startEnv(t testing.TB, factory pool.InstanceFactory, opts ...func(*manager.Options)) *env {
 	t.Helper()
 	path := webhook.PodMutatePath
 	wh := webhook.Configuration(admissionregistrationv1.WebhookClientConfig{

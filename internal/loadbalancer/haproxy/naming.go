@@ -7,15 +7,22 @@ import (
 	"strings"
 
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
 // ServerNamePrefix starts the name of every server zerodrop adds.
 const ServerNamePrefix = "zd-"
 
 // ServerName returns the HAProxy server name for a target: ServerNamePrefix,
-// the IP address in its canonical text form, '_' and the port, for example
-// "zd-10.1.2.3_8080" or "zd-fd00::1_8080". Every character is one HAProxy
-// accepts in a server name. Addresses with an IPv6 zone are refused.
+// the target's owner tag and '-' (when it has an owner), the IP address in
+// its canonical text form, '_' and the port, for example
+// "zd-3f2a9c01be-10.1.2.3_8080" or "zd-3f2a9c01be-fd00::1_8080". The owner
+// lives in the name because the name is the one thing HAProxy keeps for a
+// dynamic server; an address never holds '-', so the two cannot be
+// confused. Targets without an owner get the names of zerodrop before
+// ownership ("zd-10.1.2.3_8080"), which is how such legacy servers are
+// adopted and removed. Every character is one HAProxy accepts in a server
+// name. Addresses with an IPv6 zone and malformed owners are refused.
 func ServerName(t loadbalancer.Target) (string, error) {
 	a := t.Address
 	if !a.IsValid() || !a.Addr().IsValid() {
@@ -24,7 +31,14 @@ func ServerName(t loadbalancer.Target) (string, error) {
 	if a.Addr().Zone() != "" {
 		return "", fmt.Errorf("target %s: IPv6 zones are not supported", t.Address)
 	}
-	return ServerNamePrefix + a.Addr().String() + "_" + strconv.Itoa(int(a.Port())), nil
+	owner := ""
+	if t.Owner != "" {
+		if !targets.ValidOwner(t.Owner) {
+			return "", fmt.Errorf("target %s: owner %q is not %d lowercase hex digits", t.Address, t.Owner, targets.OwnerLen)
+		}
+		owner = t.Owner + "-"
+	}
+	return ServerNamePrefix + owner + a.Addr().String() + "_" + strconv.Itoa(int(a.Port())), nil
 }
 
 // ParseServerName returns the target a server name made by ServerName
@@ -34,6 +48,12 @@ func ParseServerName(name string) (t loadbalancer.Target, ok bool) {
 	rest, found := strings.CutPrefix(name, ServerNamePrefix)
 	if !found {
 		return t, false
+	}
+	if owner, addr, ok := strings.Cut(rest, "-"); ok {
+		if !targets.ValidOwner(owner) {
+			return t, false
+		}
+		t.Owner, rest = owner, addr
 	}
 	i := strings.LastIndexByte(rest, '_')
 	if i < 0 {
@@ -47,7 +67,8 @@ func ParseServerName(name string) (t loadbalancer.Target, ok bool) {
 	if err != nil || strconv.FormatUint(port, 10) != rest[i+1:] {
 		return t, false
 	}
-	return loadbalancer.Target{Address: netip.AddrPortFrom(addr, uint16(port))}, true
+	t.Address = netip.AddrPortFrom(addr, uint16(port))
+	return t, true
 }
 
 // serverAddress is the address argument of "add server": HAProxy reads the

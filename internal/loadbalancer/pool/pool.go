@@ -1,4 +1,8 @@
-package controller
+// Package pool keeps one connection per load-balancer instance, shared by
+// the reconcilers, the drain endpoint and anything else in the controller
+// process that talks to load balancers, and notices when an instance's
+// process changed (a reload or restart).
+package pool
 
 import (
 	"fmt"
@@ -37,8 +41,8 @@ type poolEntry struct {
 	generations map[string]string
 }
 
-// NewPool returns an empty pool that connects through factory.
-func NewPool(factory InstanceFactory) *Pool {
+// New returns an empty pool that connects through factory.
+func New(factory InstanceFactory) *Pool {
 	return &Pool{factory: factory, entries: map[string]*poolEntry{}}
 }
 
