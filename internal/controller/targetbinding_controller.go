@@ -57,6 +57,9 @@ type TargetBindingReconciler struct {
 	Recorder EventRecorder
 	// Metrics are the controller's collectors.
 	Metrics *Metrics
+	// ClusterID identifies the cluster in the owner tag of the binding's
+	// targets (targets.Owner).
+	ClusterID string
 	// PollInterval is how soon a binding is looked at again while some of
 	// its targets are on their way in or out: it bounds gate latency.
 	PollInterval time.Duration

@@ -11,10 +11,13 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -64,6 +67,11 @@ type Options struct {
 	Drain zdwebhook.DrainInjection
 	// Instances connects to load-balancer instances.
 	Instances pool.InstanceFactory
+	// ClusterID identifies this cluster in the owner tag of every target
+	// zerodrop registers (targets.Owner), so that bindings of two clusters
+	// can share a backend. Empty means the UID of the kube-system
+	// namespace, which is stable for the cluster's life.
+	ClusterID string
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 	// Registerer receives the controller's metrics; nil means
@@ -108,6 +116,10 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if reg == nil {
 		reg = ctrlmetrics.Registry // served by the manager's metrics server
 	}
+	clusterID, err := resolveClusterID(ctx, mgr.GetAPIReader(), o.ClusterID)
+	if err != nil {
+		return nil, err
+	}
 	metrics, err := controller.NewMetrics(reg)
 	if err != nil {
 		return nil, fmt.Errorf("registering metrics: %w", err)
@@ -118,6 +130,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Pool:           lbs,
 		Recorder:       mgr.GetEventRecorder("zerodrop"),
 		Metrics:        metrics,
+		ClusterID:      clusterID,
 		PollInterval:   o.PollInterval,
 		ResyncInterval: o.ResyncInterval,
 		DrainInjection: o.Drain.Image != "",
@@ -145,6 +158,19 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		return nil, fmt.Errorf("adding pool closer: %w", err)
 	}
 	return mgr, nil
+}
+
+// resolveClusterID returns id, or the kube-system namespace's UID when id
+// is empty.
+func resolveClusterID(ctx context.Context, r client.Reader, id string) (string, error) {
+	if id != "" {
+		return id, nil
+	}
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, client.ObjectKey{Name: metav1.NamespaceSystem}, ns); err != nil {
+		return "", fmt.Errorf("reading namespace %s for the cluster ID (or set --cluster-id): %w", metav1.NamespaceSystem, err)
+	}
+	return string(ns.UID), nil
 }
 
 // closer closes the instance pool when the manager stops.

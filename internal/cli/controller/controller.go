@@ -56,6 +56,7 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.opts.Drain.BinaryInImage, "injector-binary", "/zerodrop", "path of zerodrop inside --injector-image")
 	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc/v1/drained", "URL of the drain endpoint as pods reach it")
 	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
+	fl.StringVar(&f.opts.ClusterID, "cluster-id", "", "identity of this cluster in the owner tag of every load-balancer target (default: the kube-system namespace's UID); set it to tell apart clusters that share a backend")
 	fl.BoolVar(&f.development, "log-development", false, "human-readable logs instead of JSON")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 info, 1 debug)")
 	return cmd
