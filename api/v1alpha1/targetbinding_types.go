@@ -130,6 +130,11 @@ type PodReference struct {
 	Name string `json:"name"`
 }
 
+// MaxListedPods bounds the pod lists of a binding's status, so a status
+// stays small whatever the workload's size; the counts beside them are
+// exact.
+const MaxListedPods = 20
+
 // TargetBindingStatus reports what zerodrop sees of the binding.
 type TargetBindingStatus struct {
 	// ObservedGeneration is the generation this status describes.
@@ -140,8 +145,10 @@ type TargetBindingStatus struct {
 	Targets TargetCounts `json:"targets"`
 	// PodsMissingGate lists pods the binding selects that do not carry its
 	// readiness gate (created before the binding or while the webhook was
-	// down). zerodrop never restarts them: roll the workload to fix it.
+	// down), the first MaxListedPods by name; PodsMissingGateCount counts
+	// them all. zerodrop never restarts them: roll the workload to fix it.
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
 	// +optional
 	PodsMissingGate []PodReference `json:"podsMissingGate,omitempty"`
 	// PodsWithoutDrainWait lists selected pods that have no injected drain
@@ -150,13 +157,19 @@ type TargetBindingStatus struct {
 	// injection, or whose container serving the bound port has a non-exec
 	// preStop handler (httpGet, sleep, tcpSocket) the webhook left alone.
 	// SIGTERM may reach them while a load balancer still sends requests;
-	// roll the workload to fix it.
+	// roll the workload to fix it. The first MaxListedPods by name;
+	// PodsWithoutDrainWaitCount counts them all.
 	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=20
 	// +optional
 	PodsWithoutDrainWait []PodReference `json:"podsWithoutDrainWait,omitempty"`
-	// PodsMissingGateCount is len(PodsMissingGate), for printer columns.
+	// PodsMissingGateCount counts the pods missing the gate (all of them,
+	// PodsMissingGate lists at most MaxListedPods).
 	// +optional
 	PodsMissingGateCount int32 `json:"podsMissingGateCount,omitempty"`
+	// PodsWithoutDrainWaitCount counts the pods without the drain wait.
+	// +optional
+	PodsWithoutDrainWaitCount int32 `json:"podsWithoutDrainWaitCount,omitempty"`
 	// Conditions: Ready, Synced, GateInjected. See the Condition* constants.
 	// +listType=map
 	// +listMapKey=type

@@ -93,3 +93,18 @@ const (
 // DefaultShutdownBudget is the app's shutdown time after SIGTERM when the pod
 // does not say (seed 003: "~10s (most web apps)").
 const DefaultShutdownBudget = 10 * time.Second
+
+// Target ownership: the ConflictFree condition of a TargetBinding (True
+// when all is well) and its reasons.
+const (
+	// ConditionConflictFree: no other owner (binding of this or another
+	// cluster) wants one of this binding's target addresses in its backend.
+	ConditionConflictFree = "ConflictFree"
+	// ReasonNoConflicts: no address of the binding is wanted by another
+	// owner.
+	ReasonNoConflicts = "NoConflicts"
+	// ReasonAddressConflict: another owner wants some of the binding's
+	// addresses in the same backend; the owner with the smaller tag keeps
+	// each one (the message says which).
+	ReasonAddressConflict = "AddressConflict"
+)

@@ -42,6 +42,9 @@ func (r *TargetBindingReconciler) finalize(ctx context.Context, b *v1alpha1.Targ
 	case err != nil:
 		return r.dropFinalizer(ctx, b)
 	}
+	if err := r.resolveOwnership(ctx, s); err != nil {
+		return ctrl.Result{}, err
+	}
 	_ = r.observeInstances(ctx, s)
 	_ = r.applyPlans(ctx, s)
 	if s.pending && !r.pastGiveUp(b) {
@@ -78,7 +81,7 @@ func (r *TargetBindingReconciler) pastGiveUp(b *v1alpha1.TargetBinding) bool {
 func (r *TargetBindingReconciler) dropFinalizer(ctx context.Context, b *v1alpha1.TargetBinding) (ctrl.Result, error) {
 	r.mu.Lock()
 	for k := range r.drains {
-		if k.lb == b.Spec.LoadBalancerRef && k.backend == b.Spec.Backend {
+		if k.lb == b.Spec.LoadBalancerRef && k.backend == b.Spec.Backend && k.owner == targets.Owner(r.ClusterID, b.UID) {
 			delete(r.drains, k)
 		}
 	}

@@ -24,8 +24,10 @@ func HealthyEverywhere(instances []pool.NamedInstance, observed map[string]loadb
 		if !ok {
 			return nil
 		}
+		seen := map[netip.AddrPort]bool{} // two owners' targets at one address count once
 		for _, ts := range st.Targets {
-			if ts.State == loadbalancer.StateHealthy {
+			if ts.State == loadbalancer.StateHealthy && !seen[ts.Address] {
+				seen[ts.Address] = true
 				count[ts.Address]++
 			}
 		}

@@ -11,6 +11,8 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -40,6 +42,7 @@ const (
 	EventDrainTimeout      = "DrainTimeout"
 	EventBackendError      = "BackendError"
 	EventTargetsReleased   = "TargetsReleased"
+	EventAddressConflict   = "AddressConflict"
 )
 
 // EventRecorder knows how to record an event about an object (the
@@ -75,15 +78,16 @@ type TargetBindingReconciler struct {
 	mu sync.Mutex
 	// drains holds when this controller started draining each target.
 	drains map[drainKey]time.Time
-	// missing remembers the last PodsMissingGate set per binding, so the
-	// event fires when it changes, not on every pass.
-	missing map[types.NamespacedName]string
+	// missing and conflicts remember the last PodsMissingGate set and the
+	// last conflicts per binding, so their events fire when they change,
+	// not on every pass.
+	missing, conflicts map[types.NamespacedName]string
 }
 
-// drainKey names one target on one instance of one backend.
+// drainKey names one owner's target on one instance of one backend.
 type drainKey struct {
-	lb, instance, backend string
-	addr                  netip.AddrPort
+	lb, instance, backend, owner string
+	addr                         netip.AddrPort
 }
 
 // +kubebuilder:rbac:groups=zerodrop.dev,resources=targetbindings,verbs=get;list;watch;update;patch
@@ -120,10 +124,12 @@ func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.resolveService,      // the Service and its port
 		r.resolveLoadBalancer, // the LoadBalancer and a connection per instance
 		r.listPods,            // selected pods, and the desired targets
-		r.observeInstances,    // what every instance reports
+		r.resolveOwnership,    // own tag, legacy adoption, conflicts in this cluster
+		r.observeInstances,    // what every instance reports, split by owner
 		r.applyPlans,          // register, drain, remove on every instance
 		r.setGates,            // gates True where every instance says healthy
 		r.reportMissingGates,  // pods created without the gate
+		r.reportConflicts,     // addresses another owner also wants
 	}
 	var err error
 	for _, step := range steps {
@@ -164,8 +170,26 @@ type syncState struct {
 	// desired maps each desired target to its pod.
 	desired map[netip.AddrPort]*corev1.Pod
 
-	// observed is each instance's report, by instance name.
+	// owner is the tag of the targets this binding registers; adoptLegacy
+	// says whether it also owns the backend's targets from before owner
+	// tags (see resolveOwnership).
+	owner       string
+	adoptLegacy bool
+	// yield maps desired addresses another binding of this cluster also
+	// wants in the same backend to that binding's name; conflicts lists
+	// every such clash (this binding's or the other's to keep), for the
+	// ConflictFree condition.
+	yield     map[netip.AddrPort]string
+	conflicts []string
+
+	// observed is each instance's report, by instance name, holding only
+	// the targets this binding owns: every plan is made from it, so a
+	// binding never drains, removes or re-registers another's target.
 	observed map[string]loadbalancer.BackendStatus
+	// view is observed plus other owners' targets at the addresses this
+	// binding yields or finds taken: gates follow whether the load
+	// balancer sends the pod traffic, whoever registered it.
+	view map[string]loadbalancer.BackendStatus
 	// healthy are the targets every instance reports healthy.
 	healthy map[netip.AddrPort]bool
 	// pending is set when targets are still on their way in or out.
@@ -243,6 +267,7 @@ func (r *TargetBindingReconciler) listPods(ctx context.Context, s *syncState) er
 // the other instances are still served.
 func (r *TargetBindingReconciler) observeInstances(ctx context.Context, s *syncState) error {
 	s.observed = map[string]loadbalancer.BackendStatus{}
+	s.view = map[string]loadbalancer.BackendStatus{}
 	for _, inst := range s.instances {
 		st, err := inst.Status(ctx, s.binding.Spec.Backend)
 		if err != nil {
@@ -254,8 +279,9 @@ func (r *TargetBindingReconciler) observeInstances(ctx context.Context, s *syncS
 			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventInstanceRestarted, "Sync",
 				"instance %s of load balancer %s restarted or reloaded; re-registering targets", inst.Name, s.lb.Name)
 		}
-		s.observed[inst.Name] = st
+		s.observed[inst.Name], s.view[inst.Name] = SplitByOwner(st, s.owner, s.adoptLegacy, s.desired)
 	}
+	s.settleConflicts()
 	return nil
 }
 
@@ -271,7 +297,9 @@ func (r *TargetBindingReconciler) instanceFailed(ctx context.Context, s *syncSta
 func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) error {
 	want := make(map[netip.AddrPort]bool, len(s.desired))
 	for a := range s.desired {
-		want[a] = true
+		if _, yielded := s.yield[a]; !yielded {
+			want[a] = true
+		}
 	}
 	check := checkSettings(s.binding)
 	policy := DrainPolicy{Wait: s.binding.DrainWaitEnabled(), Timeout: s.binding.DrainTimeout()}
@@ -281,6 +309,7 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 			continue
 		}
 		p := PlanInstance(want, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
+		p.Register = ownedBy(p.Register, st.Targets, s.owner)
 		if !p.Empty() {
 			s.pending = true
 			log.FromContext(ctx).V(1).Info("applying plan", "instance", inst.Name,
@@ -332,7 +361,7 @@ func (r *TargetBindingReconciler) apply(ctx context.Context, s *syncState, inst 
 // the pod's life: see docs/architecture.md, "Gate semantics".
 func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) error {
 	gate := v1alpha1.GateConditionType(s.binding.Name)
-	healthy := HealthyEverywhere(s.instances, s.observed)
+	healthy := HealthyEverywhere(s.instances, s.view)
 	s.healthy = healthy
 	var due []*corev1.Pod
 	for addr, pod := range s.desired {
@@ -383,37 +412,70 @@ func (r *TargetBindingReconciler) setGateTrue(ctx context.Context, pod *corev1.P
 // drain wait.
 func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncState) error {
 	b := s.binding
-	b.Status.PodsMissingGate = nil
-	if b.GateEnabled() {
-		gate := v1alpha1.GateConditionType(b.Name)
-		for _, pod := range s.selected {
-			if pod.DeletionTimestamp == nil && !targets.HasReadinessGate(pod, gate) {
-				b.Status.PodsMissingGate = append(b.Status.PodsMissingGate, v1alpha1.PodReference{Name: pod.Name})
-			}
+	var missing, noWait []string
+	for _, pod := range s.selected {
+		if pod.DeletionTimestamp != nil {
+			continue
+		}
+		if b.GateEnabled() && !targets.HasReadinessGate(pod, v1alpha1.GateConditionType(b.Name)) {
+			missing = append(missing, pod.Name)
+		}
+		if r.DrainInjection && b.DrainWaitEnabled() && pod.Annotations[v1alpha1.AnnotationDrainWait] != v1alpha1.DrainWaitInjected {
+			noWait = append(noWait, pod.Name)
 		}
 	}
-	b.Status.PodsMissingGateCount = int32(len(b.Status.PodsMissingGate))
-	b.Status.PodsWithoutDrainWait = nil
-	if r.DrainInjection && b.DrainWaitEnabled() {
-		for _, pod := range s.selected {
-			if pod.DeletionTimestamp == nil && pod.Annotations[v1alpha1.AnnotationDrainWait] != v1alpha1.DrainWaitInjected {
-				b.Status.PodsWithoutDrainWait = append(b.Status.PodsWithoutDrainWait, v1alpha1.PodReference{Name: pod.Name})
-			}
-		}
-	}
-	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(b.Status.PodsMissingGate)))
-	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
-	names := fmt.Sprint(b.Status.PodsMissingGate)
-	r.mu.Lock()
-	changed := r.missing[key] != names
-	r.missing[key] = names
-	r.mu.Unlock()
-	if changed && len(b.Status.PodsMissingGate) > 0 {
+	b.Status.PodsMissingGate, b.Status.PodsMissingGateCount = podList(missing)
+	b.Status.PodsWithoutDrainWait, b.Status.PodsWithoutDrainWaitCount = podList(noWait)
+	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(missing)))
+	if r.changed(r.missing, b, fmt.Sprint(b.Status.PodsMissingGate, len(missing))) && len(missing) > 0 {
 		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, EventPodsMissingGate, "Sync",
 			"%d selected pods lack readiness gate %s (created before the binding or while the webhook was down); roll the workload to add it",
-			len(b.Status.PodsMissingGate), v1alpha1.GateConditionType(b.Name))
+			len(missing), v1alpha1.GateConditionType(b.Name))
 	}
 	return nil
+}
+
+// podList returns the first MaxListedPods names, sorted, as references,
+// and how many there are in all.
+func podList(names []string) ([]v1alpha1.PodReference, int32) {
+	slices.Sort(names)
+	var out []v1alpha1.PodReference
+	for _, n := range names[:min(len(names), v1alpha1.MaxListedPods)] {
+		out = append(out, v1alpha1.PodReference{Name: n})
+	}
+	return out, int32(len(names))
+}
+
+// someOf joins the first few items and says how many more there are, for
+// condition messages and events that must stay short.
+func someOf(items []string) string {
+	const most = 5
+	if len(items) <= most {
+		return strings.Join(items, "; ")
+	}
+	return fmt.Sprintf("%s; and %d more", strings.Join(items[:most], "; "), len(items)-most)
+}
+
+// reportConflicts records an event when the binding's address conflicts
+// change; summarize writes them into the ConflictFree condition.
+func (r *TargetBindingReconciler) reportConflicts(_ context.Context, s *syncState) error {
+	if r.changed(r.conflicts, s.binding, fmt.Sprint(s.conflicts)) && len(s.conflicts) > 0 {
+		r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventAddressConflict, "Sync",
+			"%d target addresses are also wanted by another owner in backend %s: %s",
+			len(s.conflicts), s.binding.Spec.Backend, someOf(s.conflicts))
+	}
+	return nil
+}
+
+// changed records v as the binding's last value in m and reports whether
+// it differs from the one before.
+func (r *TargetBindingReconciler) changed(m map[types.NamespacedName]string, b *v1alpha1.TargetBinding, v string) bool {
+	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	old, seen := m[key]
+	m[key] = v
+	return !seen || old != v
 }
 
 // summarize writes counts and conditions from what the pass learnt.
@@ -431,7 +493,7 @@ func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionFalse, "Error", err.Error(), gen)
 		return
 	}
-	c := CountTargets(s.desired, s.instances, s.observed)
+	c := CountTargets(s.desired, s.instances, s.view)
 	b.Status.Targets = c
 	for state, n := range map[string]int32{"desired": c.Desired, "healthy": c.Healthy, "initial": c.Initial, "unhealthy": c.Unhealthy, "draining": c.Draining} {
 		r.Metrics.Targets.WithLabelValues(b.Namespace, b.Name, state).Set(float64(n))
@@ -450,11 +512,16 @@ func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 	default:
 		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTargetsPending, fmt.Sprintf("%d of %d targets healthy on every instance", c.Healthy, c.Desired), gen)
 	}
+	if len(s.conflicts) > 0 {
+		setCond(b, v1alpha1.ConditionConflictFree, metav1.ConditionFalse, v1alpha1.ReasonAddressConflict, someOf(s.conflicts), gen)
+	} else {
+		setCond(b, v1alpha1.ConditionConflictFree, metav1.ConditionTrue, v1alpha1.ReasonNoConflicts, "no other owner wants this binding's addresses", gen)
+	}
 	switch {
 	case !b.GateEnabled():
 		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionFalse, v1alpha1.ReasonGateDisabled, "readiness gate disabled: plain endpoint sync", gen)
-	case len(b.Status.PodsMissingGate) > 0:
-		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionFalse, v1alpha1.ReasonPodsMissingGate, fmt.Sprintf("%d selected pods lack the readiness gate", len(b.Status.PodsMissingGate)), gen)
+	case b.Status.PodsMissingGateCount > 0:
+		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionFalse, v1alpha1.ReasonPodsMissingGate, fmt.Sprintf("%d selected pods lack the readiness gate", b.Status.PodsMissingGateCount), gen)
 	default:
 		setCond(b, v1alpha1.ConditionGateInjected, metav1.ConditionTrue, v1alpha1.ReasonAllGated, "every selected pod carries the readiness gate", gen)
 	}
@@ -507,7 +574,7 @@ func (r *TargetBindingReconciler) drainStarts(s *syncState, inst string) map[net
 	defer r.mu.Unlock()
 	out := map[netip.AddrPort]time.Time{}
 	for k, t := range r.drains {
-		if k.lb == s.lb.Name && k.instance == inst && k.backend == s.binding.Spec.Backend {
+		if k.lb == s.lb.Name && k.instance == inst && k.backend == s.binding.Spec.Backend && k.owner == s.owner {
 			out[k.addr] = t
 		}
 	}
@@ -515,7 +582,7 @@ func (r *TargetBindingReconciler) drainStarts(s *syncState, inst string) map[net
 	// counts from now.
 	for _, ts := range s.observed[inst].Targets {
 		if _, ok := out[ts.Address]; !ok && ts.State == loadbalancer.StateDraining {
-			k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, ts.Address}
+			k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, ts.Address}
 			r.drains[k] = s.now
 			out[ts.Address] = s.now
 		}
@@ -527,7 +594,7 @@ func (r *TargetBindingReconciler) startDrains(s *syncState, inst string, ts []lo
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range ts {
-		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address}
+		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address}
 		if _, ok := r.drains[k]; !ok {
 			r.drains[k] = s.now
 		}
@@ -538,7 +605,7 @@ func (r *TargetBindingReconciler) forgetDrains(s *syncState, inst string, ts []l
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range ts {
-		delete(r.drains, drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address})
+		delete(r.drains, drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address})
 	}
 }
 
@@ -546,7 +613,7 @@ func (r *TargetBindingReconciler) finishDrains(s *syncState, inst string, ts []l
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, t := range ts {
-		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, t.Address}
+		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address}
 		if start, ok := r.drains[k]; ok {
 			outcome := "drained"
 			if timedOut[t.Address] {
