@@ -8,6 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -86,6 +87,7 @@ func (r *TargetBindingReconciler) dropFinalizer(ctx context.Context, b *v1alpha1
 		}
 	}
 	r.mu.Unlock()
+	r.forget(types.NamespacedName{Namespace: b.Namespace, Name: b.Name})
 	controllerutil.RemoveFinalizer(b, v1alpha1.FinalizerTargetBinding)
 	if err := r.Update(ctx, b); err != nil {
 		return ctrl.Result{}, client.IgnoreNotFound(fmt.Errorf("removing finalizer: %w", err))

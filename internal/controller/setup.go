@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -64,10 +65,20 @@ func (r *TargetBindingReconciler) bindingsForPod(ctx context.Context, o client.O
 		return nil
 	}
 	var out []reconcile.Request
+	exists := map[string]bool{}
 	for i := range list.Items {
 		b := &list.Items[i]
+		exists[b.Name] = true
 		if targets.HasReadinessGate(pod, v1alpha1.GateConditionType(b.Name)) || r.selects(ctx, b, pod) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
+		}
+	}
+	// A pending gate of a binding that does not exist: reconciling the
+	// missing binding releases it.
+	for _, g := range pod.Spec.ReadinessGates {
+		name, ok := strings.CutPrefix(string(g.ConditionType), v1alpha1.GateConditionPrefix)
+		if ok && !exists[name] && targets.GateDue(pod, string(g.ConditionType)) {
+			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}})
 		}
 	}
 	return out
