@@ -28,6 +28,16 @@ type LoadBalancerSpec struct {
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=atomic
 	Instances []Instance `json:"instances"`
+
+	// RemoveDelay (HAProxy) is how long a removed target stays in
+	// maintenance, with no session, before it is deleted: Debian's HAProxy
+	// 2.6 can crash when "del server" frees a server a client keep-alive
+	// stream still refers to, so the delay must be longer than the
+	// frontends' "timeout http-keep-alive". Default 5s; 0s deletes at
+	// once.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="removeDelay must be between 0s and 10m"
+	// +optional
+	RemoveDelay *metav1.Duration `json:"removeDelay,omitempty"`
 }
 
 // Instance is one load-balancer instance and how to reach its management API.
@@ -48,6 +58,11 @@ type Instance struct {
 	// +optional
 	Address string `json:"address,omitempty"`
 }
+
+// RuntimeAPIOverTCP reports whether the instance's management API is
+// reached over TCP (HAProxy's runtime API then has admin level and no
+// authentication).
+func (i Instance) RuntimeAPIOverTCP() bool { return i.Address != "" }
 
 // InstanceStatus is what zerodrop last saw of one instance.
 type InstanceStatus struct {

@@ -108,3 +108,17 @@ const (
 	// each one (the message says which).
 	ReasonAddressConflict = "AddressConflict"
 )
+
+// The RuntimeAPIPrivate condition of a LoadBalancer (True when all is well)
+// and its reasons.
+const (
+	// ConditionRuntimeAPIPrivate: no instance's management API is reached
+	// over TCP, where HAProxy's runtime API has admin level and no
+	// authentication.
+	ConditionRuntimeAPIPrivate = "RuntimeAPIPrivate"
+	// ReasonUnixSockets: every instance is reached through a unix socket.
+	ReasonUnixSockets = "UnixSockets"
+	// ReasonRuntimeAPIOverTCP: some instances are reached over TCP; the
+	// message names them and says how to protect them.
+	ReasonRuntimeAPIOverTCP = "RuntimeAPIOverTCP"
+)

@@ -45,6 +45,7 @@ func (r *LoadBalancerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	lb.Status.ObservedGeneration = lb.Generation
+	meta.SetStatusCondition(&lb.Status.Conditions, runtimeAPICondition(lb))
 	if backend == "" {
 		lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
 		meta.SetStatusCondition(&lb.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown,
@@ -113,6 +114,25 @@ func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBal
 		c.Status, c.Reason, c.Message = metav1.ConditionFalse, v1alpha1.ReasonInstanceUnreachable, fmt.Sprintf("unreachable: %v", failed)
 	}
 	meta.SetStatusCondition(&lb.Status.Conditions, c)
+}
+
+// runtimeAPICondition warns about instances whose runtime API is on TCP.
+func runtimeAPICondition(lb *v1alpha1.LoadBalancer) metav1.Condition {
+	var tcp []string
+	for _, i := range lb.Spec.Instances {
+		if i.RuntimeAPIOverTCP() {
+			tcp = append(tcp, i.Name)
+		}
+	}
+	c := metav1.Condition{Type: v1alpha1.ConditionRuntimeAPIPrivate, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonUnixSockets,
+		Message: "every instance is managed through a unix socket", ObservedGeneration: lb.Generation}
+	if len(tcp) > 0 {
+		c.Status, c.Reason = metav1.ConditionFalse, v1alpha1.ReasonRuntimeAPIOverTCP
+		c.Message = fmt.Sprintf("instances %v expose HAProxy's runtime API on TCP, at admin level and without authentication: "+
+			"whoever reaches the address can add, drain or delete servers. Bind it to loopback or a private interface and firewall it "+
+			"to the controller's pods, or use a unix socket (docs/architecture.md, \"Protecting the runtime API\")", tcp)
+	}
+	return c
 }
 
 func instanceNamed(insts []pool.NamedInstance, name string) pool.NamedInstance {

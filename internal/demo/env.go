@@ -146,7 +146,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startController(ctx); err != nil {
 		return nil, err
 	}
-	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Provider, loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Instances[0]); err != nil {
+	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec, loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Instances[0]); err != nil {
 		return nil, fmt.Errorf("connecting to HAProxy: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)

@@ -177,6 +177,44 @@ func (e *env) waitState(want loadbalancer.State, servers ...*Server) loadbalance
 	}
 }
 
+// remove removes servers the way the reconciler does, in the provider's
+// production configuration: the first Remove must take them out of
+// rotation at once (Absent, or Maintenance with no session: a provider may
+// delete in a second step, as HAProxy does after its RemoveDelay), and
+// calling Remove again on every pass must make them Absent.
+func (e *env) remove(servers ...*Server) {
+	e.t.Helper()
+	if err := e.inst.Remove(e.ctx, e.backend, targets(servers)...); err != nil {
+		e.t.Fatalf("Remove: %v", err)
+	}
+	bs := e.status()
+	for _, s := range servers {
+		if ts := stateOf(bs, s.Target()); ts.State != loadbalancer.StateAbsent && (ts.State != loadbalancer.StateMaintenance || ts.Sessions != 0) {
+			e.t.Fatalf("right after Remove, %s is %s with %d sessions; want Absent, or Maintenance with none", s.Addr(), ts.State, ts.Sessions)
+		}
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		bs := e.status()
+		left := 0
+		for _, s := range servers {
+			if stateOf(bs, s.Target()).State != loadbalancer.StateAbsent {
+				left++
+			}
+		}
+		if left == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("after %s of Remove calls, %d targets are still there: %+v", waitTimeout, left, bs.Targets)
+		}
+		time.Sleep(250 * time.Millisecond)
+		if err := e.inst.Remove(e.ctx, e.backend, targets(servers)...); err != nil {
+			e.t.Fatalf("Remove: %v", err)
+		}
+	}
+}
+
 // waitFor polls cond until it holds.
 func (e *env) waitFor(what string, cond func() bool) {
 	e.t.Helper()
@@ -343,13 +381,8 @@ func testRemove(t *testing.T, e *env) {
 		t.Fatalf("Drain: %v", err)
 	}
 	e.waitState(loadbalancer.StateDrained, a)
-	if err := e.inst.Remove(e.ctx, e.backend, a.Target()); err != nil {
-		t.Fatalf("Remove: %v", err)
-	}
+	e.remove(a)
 	bs := e.status()
-	if got := stateOf(bs, a.Target()).State; got != loadbalancer.StateAbsent {
-		t.Errorf("removed target is %s, want %s", got, loadbalancer.StateAbsent)
-	}
 	if got := stateOf(bs, b.Target()).State; got != loadbalancer.StateHealthy {
 		t.Errorf("other target is %s after Remove, want %s", got, loadbalancer.StateHealthy)
 	}
@@ -451,9 +484,7 @@ func testBatch(t *testing.T, e *env) {
 		t.Fatalf("Drain: %v", err)
 	}
 	e.waitState(loadbalancer.StateDrained, servers...)
-	if err := e.inst.Remove(e.ctx, e.backend, addrs...); err != nil {
-		t.Fatalf("Remove: %v", err)
-	}
+	e.remove(servers...)
 	bs = e.status()
 	if len(bs.Targets) != 0 {
 		t.Errorf("targets left after removing all: %+v", bs.Targets)

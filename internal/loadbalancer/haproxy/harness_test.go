@@ -65,7 +65,8 @@ func startLB(t testing.TB, keepAlive bool) *lb {
 			t.Errorf("stop HAProxy: %v", err)
 		}
 	})
-	inst, err := haproxy.New(haproxy.Config{SocketPath: p.RuntimeSocket(), RemoveDelay: -1, Logger: testr.NewWithInterface(t, testr.Options{})})
+	// The production configuration: RemoveDelay's default.
+	inst, err := haproxy.New(haproxy.Config{SocketPath: p.RuntimeSocket(), Logger: testr.NewWithInterface(t, testr.Options{})})
 	if err != nil {
 		t.Fatal(err)
 	}

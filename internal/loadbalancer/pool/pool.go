@@ -12,9 +12,9 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 )
 
-// InstanceFactory knows how to connect to one instance of a load balancer of
-// the given provider.
-type InstanceFactory func(provider v1alpha1.Provider, inst v1alpha1.Instance) (loadbalancer.Instance, error)
+// InstanceFactory knows how to connect to one instance of a load balancer
+// with the given spec.
+type InstanceFactory func(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) (loadbalancer.Instance, error)
 
 // NamedInstance is a connected load-balancer instance and its name.
 type NamedInstance struct {
@@ -34,9 +34,9 @@ type Pool struct {
 }
 
 type poolEntry struct {
-	spec     v1alpha1.Instance
-	provider v1alpha1.Provider
-	inst     loadbalancer.Instance
+	// config is what the connection was made from (see configKey).
+	config string
+	inst   loadbalancer.Instance
 	// generations holds the last generation each observer saw.
 	generations map[string]string
 }
@@ -55,22 +55,29 @@ func (p *Pool) Instances(lb *v1alpha1.LoadBalancer) ([]NamedInstance, error) {
 	for _, spec := range lb.Spec.Instances {
 		key := lb.Name + "/" + spec.Name
 		e := p.entries[key]
-		if e != nil && (e.spec != spec || e.provider != lb.Spec.Provider) {
+		config := configKey(lb.Spec, spec)
+		if e != nil && e.config != config {
 			_ = e.inst.Close()
 			delete(p.entries, key)
 			e = nil
 		}
 		if e == nil {
-			inst, err := p.factory(lb.Spec.Provider, spec)
+			inst, err := p.factory(lb.Spec, spec)
 			if err != nil {
 				return nil, fmt.Errorf("connecting to instance %q of load balancer %q: %w", spec.Name, lb.Name, err)
 			}
-			e = &poolEntry{spec: spec, provider: lb.Spec.Provider, inst: inst}
+			e = &poolEntry{config: config, inst: inst}
 			p.entries[key] = e
 		}
 		out = append(out, NamedInstance{Name: spec.Name, Instance: e.inst})
 	}
 	return out, nil
+}
+
+// configKey renders what a connection to inst depends on: the provider,
+// the load balancer's provider settings and the instance's own spec.
+func configKey(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) string {
+	return fmt.Sprintf("%s|%v|%+v", lb.Provider, lb.RemoveDelay, inst)
 }
 
 // ObserveGeneration records the process generation an instance reported to

@@ -10,12 +10,12 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 )
 
-// New connects to one instance of a load balancer of the given provider.
-func New(p v1alpha1.Provider, inst v1alpha1.Instance) (loadbalancer.Instance, error) {
-	switch p {
+// New connects to one instance of a load balancer with spec lb.
+func New(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) (loadbalancer.Instance, error) {
+	switch lb.Provider {
 	case v1alpha1.ProviderHAProxy:
-		return newHAProxy(inst)
+		return newHAProxy(lb, inst)
 	default:
-		return nil, fmt.Errorf("unknown load-balancer provider %q", p)
+		return nil, fmt.Errorf("unknown load-balancer provider %q", lb.Provider)
 	}
 }
