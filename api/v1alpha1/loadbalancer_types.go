@@ -38,6 +38,72 @@ type LoadBalancerSpec struct {
 	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="removeDelay must be between 0s and 10m"
 	// +optional
 	RemoveDelay *metav1.Duration `json:"removeDelay,omitempty"`
+
+	// AllowedBindings says which TargetBindings may use this load balancer:
+	// a binding is accepted when at least one grant admits both its
+	// namespace and its backend. Empty or omitted, no binding may use it
+	// (the secure default: the platform team lists who may). See
+	// docs/grants.md.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	AllowedBindings []BindingGrant `json:"allowedBindings,omitempty"`
+}
+
+// BindingGrant lets the TargetBindings of some namespaces register targets
+// in some of the load balancer's backends, in the style of Gateway API's
+// allowedRoutes.
+type BindingGrant struct {
+	// Namespaces whose TargetBindings the grant admits.
+	Namespaces NamespaceGrant `json:"namespaces"`
+
+	// Backends the grant admits: exact backend names, or prefixes ending in
+	// "*" ("shop-*"; "*" alone is every backend). Omitted, every backend.
+	// +kubebuilder:validation:MaxItems=64
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=128
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_.:-]*[*]?$`
+	// +listType=set
+	// +optional
+	Backends []string `json:"backends,omitempty"`
+}
+
+// NamespacesFrom says how a grant picks namespaces.
+// +kubebuilder:validation:Enum=All;Selector;Names
+type NamespacesFrom string
+
+// Ways a grant picks namespaces.
+const (
+	// NamespacesFromAll admits every namespace.
+	NamespacesFromAll NamespacesFrom = "All"
+	// NamespacesFromSelector admits the namespaces whose labels match the
+	// grant's selector.
+	NamespacesFromSelector NamespacesFrom = "Selector"
+	// NamespacesFromNames admits the namespaces the grant lists by name.
+	NamespacesFromNames NamespacesFrom = "Names"
+)
+
+// NamespaceGrant picks namespaces: all of them, those matching a label
+// selector, or those listed by name.
+// +kubebuilder:validation:XValidation:rule="(self.from == 'Selector') == has(self.selector)",message="set namespaces.selector exactly when namespaces.from is Selector"
+// +kubebuilder:validation:XValidation:rule="(self.from == 'Names') == has(self.names)",message="set namespaces.names exactly when namespaces.from is Names"
+type NamespaceGrant struct {
+	// From is how namespaces are picked: All, Selector or Names.
+	From NamespacesFrom `json:"from"`
+
+	// Selector picks namespaces by their labels (from: Selector). Every
+	// namespace carries kubernetes.io/metadata.name, its own name.
+	// +optional
+	Selector *metav1.LabelSelector `json:"selector,omitempty"`
+
+	// Names lists namespaces by name (from: Names).
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +listType=set
+	// +optional
+	Names []string `json:"names,omitempty"`
 }
 
 // Instance is one load-balancer instance and how to reach its management API.

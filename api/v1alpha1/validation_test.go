@@ -60,6 +60,25 @@ func TestValidation_APIServerRejectsBadObjects(t *testing.T) {
 		{"duplicate instance names", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances = append(o.Spec.Instances, o.Spec.Instances[0]) }), "instance names must be unique"},
 		{"unknown provider", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Provider = "F5" }), "spec.provider"},
 		{"no instances", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances = nil }), "spec.instances"},
+		{"grant with a selector but from All", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll, Selector: &metav1.LabelSelector{}}}}
+		}), "set namespaces.selector exactly when namespaces.from is Selector"},
+		{"grant from Selector without a selector", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromSelector}}}
+		}), "set namespaces.selector exactly when namespaces.from is Selector"},
+		{"grant from Names without names", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames}}}
+		}), "set namespaces.names exactly when namespaces.from is Names"},
+		{"grant with names but from Selector", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromSelector,
+				Selector: &metav1.LabelSelector{}, Names: []string{"shop"}}}}
+		}), "set namespaces.names exactly when namespaces.from is Names"},
+		{"grant from an unknown kind", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: "Same"}}}
+		}), "namespaces.from"},
+		{"grant backend with a star inside", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll}, Backends: []string{"a*b"}}}
+		}), "backends"},
 		{"check timeout not below interval", tb(func(o *v1alpha1.TargetBinding) {
 			o.Spec.HealthCheck.Interval = &metav1.Duration{Duration: time.Second}
 			o.Spec.HealthCheck.Timeout = &metav1.Duration{Duration: 2 * time.Second}
@@ -91,6 +110,17 @@ func TestValidation_APIServerRejectsBadObjects(t *testing.T) {
 		if hc.Interval == nil || hc.Interval.Duration != 2*time.Second || hc.HealthyThreshold != 2 || hc.UnhealthyThreshold != 2 ||
 			d.Timeout == nil || d.Timeout.Duration != 30*time.Second || !o.GateEnabled() || !o.DrainWaitEnabled() || o.Spec.ReadinessGate == nil {
 			t.Errorf("defaults not applied: %+v %+v gate=%v", hc, d, o.Spec.ReadinessGate)
+		}
+	})
+	t.Run("a load balancer without grants and one with each kind are accepted", func(t *testing.T) {
+		for _, g := range [][]v1alpha1.BindingGrant{nil, {
+			{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll}, Backends: []string{"*", "shop-*", "web"}},
+			{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromSelector, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "shop"}}}},
+			{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames, Names: []string{"shop", "pay"}}},
+		}} {
+			if err := c.Create(ctx, lb(func(o *v1alpha1.LoadBalancer) { o.Spec.AllowedBindings = g })); err != nil {
+				t.Errorf("creating a load balancer with grants %+v: %v", g, err)
+			}
 		}
 	})
 	t.Run("loadBalancerRef is immutable", func(t *testing.T) {

@@ -64,6 +64,24 @@ const (
 	ReasonAllReachable = "AllInstancesReachable"
 )
 
+// Grants: the condition that says whether a LoadBalancer's
+// spec.allowedBindings admit a TargetBinding, and its reasons.
+const (
+	// ConditionAccepted: the binding's LoadBalancer grants its namespace and
+	// backend. While it is not True the binding registers, drains and
+	// removes nothing and sets no gate; Unknown means the pass stopped
+	// before the grant could be checked (Service or LoadBalancer missing).
+	ConditionAccepted = "Accepted"
+	// ReasonAccepted: a grant of the LoadBalancer admits the binding.
+	ReasonAccepted = "Accepted"
+	// ReasonNamespaceNotAllowed: no grant of the LoadBalancer admits the
+	// binding's namespace (or the LoadBalancer has no grant at all).
+	ReasonNamespaceNotAllowed = "NamespaceNotAllowed"
+	// ReasonBackendNotAllowed: grants admit the binding's namespace, but
+	// none of them its backend.
+	ReasonBackendNotAllowed = "BackendNotAllowed"
+)
+
 // Annotations on pods.
 const (
 	// AnnotationSkipDrainWait on a pod, set to "true", makes its injected

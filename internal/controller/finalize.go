@@ -24,7 +24,8 @@ const finalizeGiveUp = 60 * time.Second
 
 // finalize releases a deleted binding: every gate it owns is set True first
 // (no pod stays stuck), then its targets leave every instance the way the
-// binding says (drained or at once), then the finalizer goes.
+// binding says (drained or at once), then the finalizer goes. A binding its
+// LoadBalancer does not accept (checkGrant) leaves the LB alone.
 func (r *TargetBindingReconciler) finalize(ctx context.Context, b *v1alpha1.TargetBinding) (ctrl.Result, error) {
 	if !controllerutil.ContainsFinalizer(b, v1alpha1.FinalizerTargetBinding) {
 		return ctrl.Result{}, nil
@@ -34,9 +35,18 @@ func (r *TargetBindingReconciler) finalize(ctx context.Context, b *v1alpha1.Targ
 	}
 	s := &syncState{binding: b, now: r.now(), desired: map[netip.AddrPort]*corev1.Pod{}}
 	err := r.resolveLoadBalancer(ctx, s)
+	if err == nil {
+		err = r.checkGrant(ctx, s)
+	}
 	var stop *stopError
 	switch {
 	case errors.As(err, &stop) && stop.reason == v1alpha1.ReasonLoadBalancerNotFound:
+		return r.dropFinalizer(ctx, b)
+	case errors.As(err, &stop) && s.grant != nil:
+		// Not accepted: the binding never acts on the LB, not even to
+		// remove targets (docs/grants.md, "Deleting a binding").
+		r.Recorder.Eventf(b, nil, corev1.EventTypeNormal, EventTargetsReleased, "Finalize",
+			"not accepted (%s): load balancer %s left untouched", stop.reason, b.Spec.LoadBalancerRef)
 		return r.dropFinalizer(ctx, b)
 	case err != nil && !r.pastGiveUp(b):
 		return ctrl.Result{RequeueAfter: r.PollInterval}, nil

@@ -10,10 +10,12 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/log"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
@@ -29,8 +31,9 @@ const (
 )
 
 // SetupWithManager registers the reconciler, its indexes and its watches:
-// bindings themselves, the pods and Services they select, and the
-// LoadBalancers they use.
+// bindings themselves, the pods and Services they select, the
+// LoadBalancers they use (and their grants), and the labels of their
+// namespaces (which grants may select).
 func (r *TargetBindingReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager) error {
 	r.drains = map[drainKey]time.Time{}
 	r.missing = map[types.NamespacedName]string{}
@@ -51,6 +54,8 @@ func (r *TargetBindingReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 		Watches(&corev1.Pod{}, handler.EnqueueRequestsFromMapFunc(r.bindingsForPod)).
 		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.bindingsByIndex(IndexServiceRef, true))).
 		Watches(&v1alpha1.LoadBalancer{}, handler.EnqueueRequestsFromMapFunc(r.bindingsByIndex(IndexLoadBalancerRef, false))).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(r.bindingsInNamespace),
+			builder.WithPredicates(predicate.LabelChangedPredicate{})).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 4}).
 		Complete(r)
 }
@@ -80,6 +85,21 @@ func (r *TargetBindingReconciler) bindingsForPod(ctx context.Context, o client.O
 		if ok && !exists[name] && targets.GateDue(pod, string(g.ConditionType)) {
 			out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: pod.Namespace, Name: name}})
 		}
+	}
+	return out
+}
+
+// bindingsInNamespace maps a namespace to every binding in it: a change of
+// its labels can grant or revoke them all.
+func (r *TargetBindingReconciler) bindingsInNamespace(ctx context.Context, o client.Object) []reconcile.Request {
+	var list v1alpha1.TargetBindingList
+	if err := r.List(ctx, &list, client.InNamespace(o.GetName())); err != nil {
+		log.FromContext(ctx).Error(err, "listing bindings for namespace", "namespace", o.GetName())
+		return nil
+	}
+	out := make([]reconcile.Request, 0, len(list.Items))
+	for _, b := range list.Items {
+		out = append(out, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: b.Namespace, Name: b.Name}})
 	}
 	return out
 }

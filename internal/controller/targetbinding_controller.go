@@ -128,6 +128,7 @@ func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 	steps := []func(context.Context, *syncState) error{
 		r.resolveService,      // the Service and its port
 		r.resolveLoadBalancer, // the LoadBalancer and a connection per instance
+		r.checkGrant,          // the LoadBalancer admits the namespace and backend
 		r.listPods,            // selected pods, and the desired targets
 		r.resolveOwnership,    // own tag, legacy adoption, conflicts in this cluster
 		r.observeInstances,    // what every instance reports, split by owner
@@ -168,6 +169,9 @@ type syncState struct {
 	sel       targets.Selection
 	lb        *v1alpha1.LoadBalancer
 	instances []pool.NamedInstance
+	// grant is the Accepted condition checkGrant decided; nil when the
+	// pass stopped before it.
+	grant *metav1.Condition
 
 	// selected are the pods the Service selects; others are the rest of the
 	// namespace's pods that carry this binding's gate.
@@ -235,6 +239,24 @@ func (r *TargetBindingReconciler) resolveLoadBalancer(ctx context.Context, s *sy
 		return &stopError{v1alpha1.ReasonInstanceUnreachable, err.Error()}
 	}
 	s.lb, s.instances = lb, insts
+	return nil
+}
+
+// checkGrant stops the pass unless a grant of the LoadBalancer admits the
+// binding's namespace and backend (Allowed). A binding that is not accepted
+// registers, drains and removes nothing and sets no gate: see
+// docs/grants.md.
+func (r *TargetBindingReconciler) checkGrant(ctx context.Context, s *syncState) error {
+	ns := &corev1.Namespace{}
+	if err := r.Get(ctx, types.NamespacedName{Name: s.binding.Namespace}, ns); err != nil {
+		return fmt.Errorf("getting namespace %q: %w", s.binding.Namespace, err)
+	}
+	ok, reason, msg := Allowed(s.lb, ns, s.binding.Spec.Backend)
+	s.grant = &metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionTrue, Reason: reason, Message: msg}
+	if !ok {
+		s.grant.Status = metav1.ConditionFalse
+		return &stopError{reason, msg}
+	}
 	return nil
 }
 
@@ -546,6 +568,12 @@ func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 	b.Status.ObservedGeneration = b.Generation
 	gen := b.Generation
 	var stop *stopError
+	switch {
+	case s.grant != nil:
+		setCond(b, v1alpha1.ConditionAccepted, s.grant.Status, s.grant.Reason, s.grant.Message, gen)
+	case errors.As(err, &stop):
+		setCond(b, v1alpha1.ConditionAccepted, metav1.ConditionUnknown, stop.reason, "grant not checked: "+stop.message, gen)
+	}
 	switch {
 	case errors.As(err, &stop):
 		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionFalse, stop.reason, stop.message, gen)

@@ -196,15 +196,23 @@ func buildBinding(m Mode, s *Scenario) *v1alpha1.TargetBinding {
 }
 
 // loadBalancer returns the LoadBalancer object for the HAProxy instance
-// whose runtime socket is socket.
+// whose runtime socket is socket. It grants each mode's namespace its own
+// backend and nothing else (docs/grants.md).
 func loadBalancer(socket string) *v1alpha1.LoadBalancer {
-	return &v1alpha1.LoadBalancer{
+	lb := &v1alpha1.LoadBalancer{
 		ObjectMeta: metav1.ObjectMeta{Name: LoadBalancerName},
 		Spec: v1alpha1.LoadBalancerSpec{
 			Provider:  v1alpha1.ProviderHAProxy,
 			Instances: []v1alpha1.Instance{{Name: InstanceName, Socket: socket}},
 		},
 	}
+	for _, m := range Modes() {
+		lb.Spec.AllowedBindings = append(lb.Spec.AllowedBindings, v1alpha1.BindingGrant{
+			Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames, Names: []string{m.Namespace()}},
+			Backends:   []string{m.Backend()},
+		})
+	}
+	return lb
 }
 
 // describe is a one-line summary of a mode's set-up for the progress output.

@@ -41,7 +41,8 @@ type lbFixture struct {
 func newFixture(t testing.TB, e *env, ns string, healthPaths ...string) *lbFixture {
 	t.Helper()
 	f := &lbFixture{e: e, ns: ns, lbName: "lb-" + ns, binding: "web"}
-	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: f.lbName}, Spec: v1alpha1.LoadBalancerSpec{Provider: v1alpha1.ProviderHAProxy}}
+	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: f.lbName}, Spec: v1alpha1.LoadBalancerSpec{Provider: v1alpha1.ProviderHAProxy,
+		AllowedBindings: []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames, Names: []string{ns}}}}}}
 	for i, hp := range healthPaths {
 		p, err := process.Start(context.Background(), process.Config{
 			Frontends: []process.Frontend{{Name: "fe", Address: netip.MustParseAddrPort("127.0.0.1:0"), Backend: "web"}},
