@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,8 +49,9 @@ func (r *TargetBindingReconciler) resolveOwnership(ctx context.Context, s *syncS
 	}
 	var peers []*v1alpha1.TargetBinding
 	for i := range list.Items {
-		if o := &list.Items[i]; o.Spec.Backend == b.Spec.Backend && o.UID != b.UID {
-			peers = append(peers, o)
+		o := &list.Items[i]
+		if o.Spec.Backend == b.Spec.Backend && o.UID != b.UID && !meta.IsStatusConditionFalse(o.Status.Conditions, v1alpha1.ConditionAccepted) {
+			peers = append(peers, o) // a binding its LoadBalancer refuses has no say in who owns what
 		}
 	}
 	s.adoptLegacy = AdoptsLegacy(b, peers)
