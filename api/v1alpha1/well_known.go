@@ -79,6 +79,11 @@ const (
 	// AnnotationDrainWait records what the webhook did about the drain wait
 	// of a pod: see the DrainWait* values.
 	AnnotationDrainWait = "zerodrop.dev/drain-wait"
+	// AnnotationPreStopBudget on a pod (template) is how long the pod's own
+	// exec preStop hook runs, as a duration; the injected wait runs it after
+	// the drain, so the grace period must hold both. See
+	// DefaultPreStopBudget for what counts when it is absent.
+	AnnotationPreStopBudget = "zerodrop.dev/prestop-budget"
 )
 
 // Values of AnnotationDrainWait.
@@ -93,3 +98,9 @@ const (
 // DefaultShutdownBudget is the app's shutdown time after SIGTERM when the pod
 // does not say (seed 003: "~10s (most web apps)").
 const DefaultShutdownBudget = 10 * time.Second
+
+// DefaultPreStopBudget is what the webhook counts for a pod's own exec
+// preStop hook, beyond the sleeps it can read in the command, when the pod
+// has no AnnotationPreStopBudget: a hook that is nothing but `sleep N`
+// counts N, any other hook its sleeps plus DefaultPreStopBudget.
+const DefaultPreStopBudget = 10 * time.Second
