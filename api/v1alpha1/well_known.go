@@ -97,6 +97,11 @@ const (
 	// AnnotationDrainWait records what the webhook did about the drain wait
 	// of a pod: see the DrainWait* values.
 	AnnotationDrainWait = "zerodrop.dev/drain-wait"
+	// AnnotationPreStopBudget on a pod (template) is how long the pod's own
+	// exec preStop hook runs, as a duration; the injected wait runs it after
+	// the drain, so the grace period must hold both. See
+	// DefaultPreStopBudget for what counts when it is absent.
+	AnnotationPreStopBudget = "zerodrop.dev/prestop-budget"
 )
 
 // Values of AnnotationDrainWait.
@@ -140,3 +145,9 @@ const (
 	// message names them and says how to protect them.
 	ReasonRuntimeAPIOverTCP = "RuntimeAPIOverTCP"
 )
+
+// DefaultPreStopBudget is what the webhook counts for a pod's own exec
+// preStop hook, beyond the sleeps it can read in the command, when the pod
+// has no AnnotationPreStopBudget: a hook that is nothing but `sleep N`
+// counts N, any other hook its sleeps plus DefaultPreStopBudget.
+const DefaultPreStopBudget = 10 * time.Second

@@ -142,10 +142,16 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := lbr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the LoadBalancer reconciler: %w", err)
 	}
+	webhookMetrics, err := zdwebhook.NewMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("registering webhook metrics: %w", err)
+	}
 	mgr.GetWebhookServer().Register(zdwebhook.PodMutatePath, &webhook.Admission{Handler: &zdwebhook.PodMutator{
-		Reader:  mgr.GetAPIReader(),
-		Decoder: admission.NewDecoder(scheme),
-		Drain:   o.Drain,
+		Reader:   mgr.GetAPIReader(),
+		Decoder:  admission.NewDecoder(scheme),
+		Drain:    o.Drain,
+		Recorder: mgr.GetEventRecorder("zerodrop-webhook"),
+		Metrics:  webhookMetrics,
 	}})
 	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pool: lbs})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {

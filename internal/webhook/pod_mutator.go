@@ -3,15 +3,26 @@
 // becomes Ready only once every load-balancer instance sends it traffic, and
 // a preStop wait (`zerodrop wait-drained`, copied in by an init container) so
 // SIGTERM reaches the app only once every instance has drained it.
+//
+// The webhook never breaks a pod: it answers with a JSON patch of only what
+// it adds, written against the raw admitted object (fields the compiled
+// Kubernetes types do not know survive); it adds nothing a pod already has
+// (copied and re-admitted pods come out unchanged); what it injects passes
+// PodSecurity `restricted` and a ResourceQuota; and on any internal error it
+// admits the pod unchanged, with an admission warning, an event and a
+// metric, never a denial.
 package webhook
 
 import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 
+	admissionv1 "k8s.io/api/admission/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -21,7 +32,18 @@ import (
 	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
-// PodMutator injects readiness gates into pods at creation.
+// EventAdmittedUnchanged is the reason of the Warning event recorded when
+// an internal error made the webhook admit a pod unchanged.
+const EventAdmittedUnchanged = "AdmittedUnchanged"
+
+// EventRecorder knows how to record an event about an object (the
+// events.k8s.io recorder of client-go and controller-runtime).
+type EventRecorder interface {
+	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
+}
+
+// PodMutator injects readiness gates and the drain wait into pods at
+// creation.
 type PodMutator struct {
 	// Reader reads bindings, Services and Namespaces. Use an uncached
 	// reader: a pod created right after its binding must still get the gate.
@@ -30,40 +52,133 @@ type PodMutator struct {
 	Decoder admission.Decoder
 	// Drain configures the injected preStop wait (off when Image is empty).
 	Drain DrainInjection
+	// Recorder records an event when a pod is admitted unchanged because of
+	// an internal error (nil: none).
+	Recorder EventRecorder
+	// Metrics count those errors (nil: not counted).
+	Metrics *Metrics
 }
 
 // Handle gives the pod the gate of every gate-enabled binding whose Service
-// selects it, in namespaces labelled for injection. It never denies: a
-// problem is logged and the pod is admitted unchanged (the binding's status
-// then reports it as missing its gate).
-func (m *PodMutator) Handle(ctx context.Context, req admission.Request) admission.Response {
+// selects it, and the drain wait of every binding that drains it, in
+// namespaces labelled for injection. It never denies: on any internal error
+// (the pod does not decode, the bindings cannot be read, a bug) it admits
+// the pod unchanged with an admission warning, an event and a count in
+// MetricErrors; the binding's status then reports the pod as missing its
+// gate or drain wait.
+func (m *PodMutator) Handle(ctx context.Context, req admission.Request) (resp admission.Response) {
+	defer func() {
+		if r := recover(); r != nil {
+			resp = m.admitUnchanged(ctx, req, nil, ReasonPanic, fmt.Errorf("panic: %v", r))
+		}
+	}()
 	pod := &corev1.Pod{}
 	if err := m.Decoder.Decode(req, pod); err != nil {
-		return admission.Errored(http.StatusBadRequest, fmt.Errorf("decoding pod: %w", err))
+		return m.admitUnchanged(ctx, req, nil, ReasonDecode, fmt.Errorf("decoding pod: %w", err))
 	}
 	ns := req.Namespace
 	if ns == "" {
 		ns = pod.Namespace
 	}
-	logger := log.FromContext(ctx).WithValues("namespace", ns, "pod", podName(pod))
+	logger := log.FromContext(ctx).WithValues("namespace", ns, "pod", podName(&pod.ObjectMeta))
 	gates, drains, err := m.bindingsFor(ctx, ns, pod)
 	if err != nil {
-		logger.Error(err, "finding bindings for pod; admitting it unchanged")
-		return admission.Allowed("zerodrop could not read bindings")
+		return m.admitUnchanged(ctx, req, pod, ReasonReadBindings, err)
 	}
-	added := AddReadinessGates(pod, gates)
-	warnings := InjectDrainWait(pod, drains, m.Drain)
-	if !added && pod.Annotations[v1alpha1.AnnotationDrainWait] == "" {
-		return admission.Allowed("no zerodrop binding selects this pod")
-	}
-	raw, err := json.Marshal(pod)
+	ops, warnings, err := mutate(req.Object.Raw, pod, gates, drains, m.Drain)
 	if err != nil {
-		return admission.Errored(http.StatusInternalServerError, fmt.Errorf("encoding pod: %w", err))
+		return m.admitUnchanged(ctx, req, pod, ReasonPatch, err)
 	}
-	logger.V(1).Info("pod mutated", "gates", gates, "drainWait", pod.Annotations[v1alpha1.AnnotationDrainWait])
-	resp := admission.PatchResponseFromRaw(req.Object.Raw, raw)
-	resp.Warnings = warnings
+	if len(ops) == 0 {
+		return admission.Allowed("").WithWarnings(warnings...)
+	}
+	raw, err := json.Marshal(ops)
+	if err != nil {
+		return m.admitUnchanged(ctx, req, pod, ReasonPatch, fmt.Errorf("encoding the JSON patch: %w", err))
+	}
+	logger.V(1).Info("pod mutated", "gates", gates, "ops", len(ops))
+	resp = admission.Allowed("").WithWarnings(warnings...)
+	pt := admissionv1.PatchTypeJSONPatch
+	resp.Patch, resp.PatchType = raw, &pt
 	return resp
+}
+
+// mutate returns the JSON patch that adds to the raw admitted pod what it
+// lacks of the gates and the drain wait, and the admission warnings. pod is
+// raw decoded, for reading only: the patch is written against raw.
+func mutate(raw []byte, pod *corev1.Pod, gates []string, drains []drainTarget, cfg DrainInjection) ([]Op, []string, error) {
+	if len(gates) == 0 && (cfg.Image == "" || len(drains) == 0) {
+		return nil, nil, nil
+	}
+	p, err := newPatch(raw)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := addReadinessGates(p, pod, gates); err != nil {
+		return nil, nil, err
+	}
+	warnings, err := injectDrainWait(p, pod, drains, cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return p.ops, warnings, nil
+}
+
+// admitUnchanged answers "allowed, unchanged" after an internal error, and
+// says so in the log, an admission warning, an event and MetricErrors.
+// pod may be nil (it did not decode).
+func (m *PodMutator) admitUnchanged(ctx context.Context, req admission.Request, pod *corev1.Pod, reason string, err error) admission.Response {
+	meta := metaOf(req, pod)
+	ns := req.Namespace
+	if ns == "" {
+		ns = meta.Namespace
+	}
+	log.FromContext(ctx).Error(err, "admitting pod unchanged", "namespace", ns, "pod", podName(&meta), "reason", reason)
+	if m.Metrics != nil {
+		m.Metrics.Errors.WithLabelValues(reason).Inc()
+	}
+	if ref := eventRegarding(ns, meta); m.Recorder != nil && ref != nil {
+		m.Recorder.Eventf(ref, nil, corev1.EventTypeWarning, EventAdmittedUnchanged, "Admit",
+			"zerodrop admitted pod %s unchanged, without readiness gate or drain wait (%s): %v", podName(&meta), reason, err)
+	}
+	return admission.Allowed("").WithWarnings(fmt.Sprintf(
+		"zerodrop admitted this pod unchanged, without readiness gate or drain wait, after an internal error (%s): %v", reason, err))
+}
+
+// metaOf returns the pod's metadata: from the decoded pod, else from the
+// raw object as far as it decodes, else from the request.
+func metaOf(req admission.Request, pod *corev1.Pod) metav1.ObjectMeta {
+	if pod != nil {
+		return pod.ObjectMeta
+	}
+	var obj struct {
+		Metadata metav1.ObjectMeta `json:"metadata"`
+	}
+	_ = json.Unmarshal(req.Object.Raw, &obj) // best effort: the event needs a target, not the metadata
+	if obj.Metadata.Name == "" {
+		obj.Metadata.Name = req.Name
+	}
+	return obj.Metadata
+}
+
+// eventRegarding returns the object an event about the pod in namespace ns
+// is recorded on. At admission the pod does not exist yet, and a pod a
+// controller creates has only a generateName, so: the pod's controller (a
+// ReplicaSet, StatefulSet, Job…) when it has one, which exists and shows
+// the event in `kubectl describe`; else the pod by its name; else the
+// namespace (Kubernetes records events on a cluster-scoped object in the
+// default namespace). Nil when there is no namespace.
+func eventRegarding(ns string, meta metav1.ObjectMeta) *corev1.ObjectReference {
+	if ns == "" {
+		return nil
+	}
+	if owner := metav1.GetControllerOfNoCopy(&meta); owner != nil {
+		return &corev1.ObjectReference{APIVersion: owner.APIVersion, Kind: owner.Kind, Namespace: ns, Name: owner.Name, UID: owner.UID}
+	}
+	if meta.Name != "" {
+		return &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: ns, Name: meta.Name}
+	}
+	return &corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: ns}
 }
 
 // bindingsFor returns the gate condition types the pod should carry and
@@ -88,8 +203,10 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 			continue
 		}
 		svc := &corev1.Service{}
-		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); err != nil {
+		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); apierrors.IsNotFound(err) {
 			continue // no Service yet: nothing selects the pod
+		} else if err != nil {
+			return nil, nil, fmt.Errorf("getting service %s/%s of binding %s: %w", ns, b.Spec.ServiceRef.Name, b.Name, err)
 		}
 		sel, err := targets.Resolve(svc, b.Spec.ServiceRef)
 		if err != nil || !sel.Selects(pod) {
@@ -105,29 +222,22 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 	return gates, drains, nil
 }
 
-// AddReadinessGates adds the gates the pod lacks and reports whether it
-// added any.
-func AddReadinessGates(pod *corev1.Pod, gates []string) bool {
-	added := false
+// addReadinessGates adds to p the gates the pod lacks.
+func addReadinessGates(p *patch, pod *corev1.Pod, gates []string) error {
 	for _, g := range gates {
-		have := false
-		for _, rg := range pod.Spec.ReadinessGates {
-			if string(rg.ConditionType) == g {
-				have = true
-				break
-			}
+		if targets.HasReadinessGate(pod, g) {
+			continue
 		}
-		if !have {
-			pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(g)})
-			added = true
+		if err := p.appendTo([]string{"spec", "readinessGates"}, corev1.PodReadinessGate{ConditionType: corev1.PodConditionType(g)}); err != nil {
+			return err
 		}
 	}
-	return added
+	return nil
 }
 
-func podName(pod *corev1.Pod) string {
-	if pod.Name != "" {
-		return pod.Name
+func podName(meta *metav1.ObjectMeta) string {
+	if meta.Name != "" {
+		return meta.Name
 	}
-	return pod.GenerateName + "*"
+	return meta.GenerateName + "*"
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
+	"github.com/zerodrop/zerodrop/internal/webhook"
 )
 
 type flags struct {
@@ -24,6 +25,8 @@ type flags struct {
 	development         bool
 	drainCAFile         string
 	verbosity           int
+	// injector holds the injected init container's requests and limits.
+	injector struct{ cpuRequest, memoryRequest, cpuLimit, memoryLimit string }
 }
 
 // NewCommand returns the controller subcommand.
@@ -52,7 +55,11 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding the webhook's tls.crt and tls.key")
 	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
 	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
-	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container (empty: no drain-wait injection)")
+	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container, pinned as name:tag (not latest) or name@sha256:digest (empty: no drain-wait injection)")
+	fl.StringVar(&f.injector.cpuRequest, "injector-cpu-request", webhook.DefaultInjectorCPURequest, `CPU request of the injected init container ("" for none)`)
+	fl.StringVar(&f.injector.memoryRequest, "injector-memory-request", webhook.DefaultInjectorMemoryRequest, `memory request of the injected init container ("" for none)`)
+	fl.StringVar(&f.injector.cpuLimit, "injector-cpu-limit", webhook.DefaultInjectorCPULimit, `CPU limit of the injected init container ("" for none)`)
+	fl.StringVar(&f.injector.memoryLimit, "injector-memory-limit", webhook.DefaultInjectorMemoryLimit, `memory limit of the injected init container ("" for none)`)
 	fl.StringVar(&f.opts.Drain.BinaryInImage, "injector-binary", "/zerodrop", "path of zerodrop inside --injector-image")
 	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc/v1/drained", "URL of the drain endpoint as pods reach it")
 	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
@@ -63,6 +70,14 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 }
 
 func (f *flags) run(ctx context.Context) error {
+	res, err := webhook.InjectorResources(f.injector.cpuRequest, f.injector.memoryRequest, f.injector.cpuLimit, f.injector.memoryLimit)
+	if err != nil {
+		return fmt.Errorf("injector resources: %w", err)
+	}
+	f.opts.Drain.Resources = &res
+	if err := f.opts.Drain.Validate(); err != nil {
+		return fmt.Errorf("--injector-image: %w", err)
+	}
 	logger := zap.New(zap.UseDevMode(f.development), zap.Level(zapLevel(f.verbosity)))
 	ctrl.SetLogger(logger)
 	ctx = logr.NewContext(ctx, logger)

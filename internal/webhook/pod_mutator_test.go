@@ -1,0 +1,228 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	admissionv1 "k8s.io/api/admission/v1"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
+	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+)
+
+// recordedEvent is one event a fakeRecorder got.
+type recordedEvent struct {
+	regarding *corev1.ObjectReference
+	reason    string
+	note      string
+}
+
+// fakeRecorder keeps the events it is given.
+type fakeRecorder struct{ events []recordedEvent }
+
+func (r *fakeRecorder) Eventf(regarding, _ runtime.Object, _, reason, _, note string, args ...any) {
+	ref, _ := regarding.(*corev1.ObjectReference)
+	r.events = append(r.events, recordedEvent{regarding: ref, reason: reason, note: fmt.Sprintf(note, args...)})
+}
+
+// mutatorFixture is a labelled namespace "shop" with a Service "web"
+// (port http → container port 8080) and a binding "web" on it.
+func mutatorFixture(t *testing.T, funcs interceptor.Funcs) (*PodMutator, *fakeRecorder) {
+	t.Helper()
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	objs := []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "shop", Labels: map[string]string{v1alpha1.LabelInject: v1alpha1.LabelInjectEnabled}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{
+			Selector: map[string]string{"app": "web"},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+		}},
+		&v1alpha1.TargetBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: v1alpha1.TargetBindingSpec{
+			ServiceRef: v1alpha1.ServiceReference{Name: "web", Port: intstr.FromString("http")}, LoadBalancerRef: "edge", Backend: "web",
+		}},
+	}
+	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(objs...).WithInterceptorFuncs(funcs).Build()
+	metrics, err := NewMetrics(prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &fakeRecorder{}
+	return &PodMutator{Reader: c, Decoder: admission.NewDecoder(scheme), Drain: cfg, Recorder: rec, Metrics: metrics}, rec
+}
+
+func request(raw string) admission.Request {
+	return admission.Request{AdmissionRequest: admissionv1.AdmissionRequest{
+		Operation: admissionv1.Create, Namespace: "shop",
+		Kind:   metav1.GroupVersionKind{Version: "v1", Kind: "Pod"},
+		Object: runtime.RawExtension{Raw: []byte(raw)},
+	}}
+}
+
+// futurePod carries fields the compiled k8s.io/api types do not have, at
+// the pod's spec, in a container, inside the preStop it wraps and in its
+// readiness gates' neighbour: what a newer API server would send.
+const futurePod = `{
+  "apiVersion": "v1", "kind": "Pod",
+  "metadata": {"name": "a", "namespace": "shop", "labels": {"app": "web"}},
+  "spec": {
+    "futureField": {"mode": "x"},
+    "containers": [{
+      "name": "app", "image": "app:1",
+      "futureContainerField": [1, 2],
+      "ports": [{"name": "http", "containerPort": 8080, "futurePortField": true}],
+      "lifecycle": {"preStop": {"exec": {"command": ["/bin/flush"], "futureExecField": "y"}}}
+    }]
+  }
+}`
+
+// TestPodMutator_Handle_keepsFieldsTheCompiledTypesLack proves the patch is
+// written against the raw object: with decode-and-re-marshal through the
+// compiled types (the webhook before), the patch held a "remove" of every
+// field below, and the API server would have dropped them.
+func TestPodMutator_Handle_keepsFieldsTheCompiledTypesLack(t *testing.T) {
+	m, _ := mutatorFixture(t, interceptor.Funcs{})
+	resp := m.Handle(context.Background(), request(futurePod))
+	if !resp.Allowed || resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+		t.Fatalf("response = %+v", resp.AdmissionResponse)
+	}
+	var ops []Op
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatalf("patch %s: %v", resp.Patch, err)
+	}
+	for _, op := range ops {
+		if op.Op != "add" && op.Op != "replace" {
+			t.Errorf("op %s %s: the webhook only adds", op.Op, op.Path)
+		}
+		if strings.Contains(op.Path, "future") || op.Path == "/spec" || op.Path == "/spec/containers/0" || op.Path == "/spec/containers/0/lifecycle/preStop" {
+			t.Errorf("op %s %s rewrites what the pod has", op.Op, op.Path)
+		}
+	}
+	var got map[string]any
+	if err := json.Unmarshal(applyOps(t, []byte(futurePod), ops), &got); err != nil {
+		t.Fatal(err)
+	}
+	spec := got["spec"].(map[string]any)
+	app := spec["containers"].([]any)[0].(map[string]any)
+	exec := app["lifecycle"].(map[string]any)["preStop"].(map[string]any)["exec"].(map[string]any)
+	for what, v := range map[string]any{
+		"spec.futureField":                  spec["futureField"],
+		"container futureContainerField":    app["futureContainerField"],
+		"port futurePortField":              app["ports"].([]any)[0].(map[string]any)["futurePortField"],
+		"preStop exec futureExecField":      exec["futureExecField"],
+		"readiness gate (injected)":         spec["readinessGates"],
+		"init container (injected)":         spec["initContainers"],
+		"terminationGracePeriod (injected)": spec["terminationGracePeriodSeconds"],
+	} {
+		if v == nil {
+			t.Errorf("%s missing after the patch", what)
+		}
+	}
+	cmd := exec["command"].([]any)
+	if cmd[0] != BinPath || cmd[len(cmd)-1] != "/bin/flush" {
+		t.Errorf("preStop command = %v, want the wait then theirs", cmd)
+	}
+}
+
+// TestPodMutator_Handle_neverDenies proves every internal error admits the
+// pod unchanged, with a warning, an event and a count.
+func TestPodMutator_Handle_neverDenies(t *testing.T) {
+	failList := interceptor.Funcs{List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+		return errors.New("etcd is on fire")
+	}}
+	failService := interceptor.Funcs{Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+		if _, ok := obj.(*corev1.Service); ok {
+			return errors.New("connection refused")
+		}
+		return c.Get(ctx, key, obj, opts...)
+	}}
+	panicking := interceptor.Funcs{List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+		panic("a bug")
+	}}
+	tests := []struct {
+		name       string
+		funcs      interceptor.Funcs
+		raw        string
+		wantReason string
+		want       *corev1.ObjectReference
+	}{
+		{name: "the object does not decode as a pod", raw: `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"a"},"spec":"not an object"}`,
+			wantReason: ReasonDecode, want: &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "a"}},
+		{name: "the object is not JSON", raw: `{"apiVersion":`,
+			wantReason: ReasonDecode, want: &corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: "shop"}},
+		{name: "bindings cannot be listed", funcs: failList, raw: futurePod,
+			wantReason: ReasonReadBindings, want: &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "a"}},
+		{name: "a binding's Service cannot be read", funcs: failService, raw: futurePod,
+			wantReason: ReasonReadBindings, want: &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "a"}},
+		{name: "the handler panics", funcs: panicking, raw: futurePod,
+			wantReason: ReasonPanic, want: &corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m, rec := mutatorFixture(t, tt.funcs)
+			resp := m.Handle(context.Background(), request(tt.raw))
+			if !resp.Allowed || resp.Result != nil && resp.Result.Code >= 400 {
+				t.Fatalf("denied: %+v", resp.AdmissionResponse)
+			}
+			if len(resp.Patch) != 0 || len(resp.Patches) != 0 {
+				t.Errorf("pod changed: %s", resp.Patch)
+			}
+			if len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "unchanged") {
+				t.Errorf("warnings = %q", resp.Warnings)
+			}
+			if got := testutil.ToFloat64(m.Metrics.Errors.WithLabelValues(tt.wantReason)); got != 1 {
+				t.Errorf("%s{reason=%q} = %v, want 1", MetricErrors, tt.wantReason, got)
+			}
+			if len(rec.events) != 1 || rec.events[0].reason != EventAdmittedUnchanged || !reflect.DeepEqual(rec.events[0].regarding, tt.want) {
+				t.Fatalf("events = %+v, want one %s on %+v", rec.events, EventAdmittedUnchanged, tt.want)
+			}
+		})
+	}
+}
+
+func TestEventRegarding(t *testing.T) {
+	yes := true
+	tests := []struct {
+		name string
+		meta metav1.ObjectMeta
+		want *corev1.ObjectReference
+	}{
+		{"a controller's pod: the controller", metav1.ObjectMeta{GenerateName: "web-7d9f-", OwnerReferences: []metav1.OwnerReference{
+			{APIVersion: "v1", Kind: "ConfigMap", Name: "not-the-controller", UID: "1"},
+			{APIVersion: "apps/v1", Kind: "ReplicaSet", Name: "web-7d9f", UID: "2", Controller: &yes},
+		}}, &corev1.ObjectReference{APIVersion: "apps/v1", Kind: "ReplicaSet", Namespace: "shop", Name: "web-7d9f", UID: "2"}},
+		{"a named pod without controller: the pod", metav1.ObjectMeta{Name: "a"},
+			&corev1.ObjectReference{APIVersion: "v1", Kind: "Pod", Namespace: "shop", Name: "a"}},
+		{"a generateName pod without controller: the namespace", metav1.ObjectMeta{GenerateName: "a-"},
+			&corev1.ObjectReference{APIVersion: "v1", Kind: "Namespace", Name: "shop"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eventRegarding("shop", tt.meta); !reflect.DeepEqual(got, tt.want) {
+				t.Errorf("eventRegarding = %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if got := eventRegarding("", metav1.ObjectMeta{Name: "a"}); got != nil {
+		t.Errorf("no namespace: %+v, want nil", got)
+	}
+}
