@@ -143,24 +143,6 @@ func SplitByOwner(st loadbalancer.BackendStatus, owner string, adoptLegacy bool,
 	return mine, view
 }
 
-// ownedBy gives new registrations (targets the instance does not have) the
-// binding's tag; targets the binding already owns there keep theirs (an
-// adopted legacy target keeps its untagged name).
-func ownedBy(ts []loadbalancer.Target, have []loadbalancer.TargetStatus, owner string) []loadbalancer.Target {
-	present := make(map[netip.AddrPort]bool, len(have))
-	for _, h := range have {
-		present[h.Address] = true
-	}
-	out := make([]loadbalancer.Target, len(ts))
-	for i, t := range ts {
-		if !present[t.Address] {
-			t.Owner = owner
-		}
-		out[i] = t
-	}
-	return out
-}
-
 // inService reports whether a target in state st may get client traffic
 // (or will once its checks pass).
 func inService(st loadbalancer.State) bool {

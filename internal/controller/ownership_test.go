@@ -94,11 +94,3 @@ func TestSyncState_conflict(t *testing.T) {
 		})
 	}
 }
-
-func TestOwnedBy(t *testing.T) {
-	have := []loadbalancer.TargetStatus{ts(addrA, loadbalancer.StateDraining, 0)} // adopted legacy: no tag
-	got := ownedBy([]loadbalancer.Target{{Address: addrA}, {Address: addrB}}, have, "aaaaaaaaaa")
-	if got[0].Owner != "" || got[1].Owner != "aaaaaaaaaa" {
-		t.Errorf("ownedBy = %v: want the present target's name kept and the new one tagged", got)
-	}
-}

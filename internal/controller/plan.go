@@ -39,40 +39,70 @@ type DrainPolicy struct {
 	Timeout time.Duration
 }
 
-// PlanInstance diffs the desired targets against what one instance reports.
-// drainStarted holds when each draining target's drain began (as seen by this
-// controller; a target found draining without an entry counts from now).
-func PlanInstance(desired map[netip.AddrPort]bool, observed []loadbalancer.TargetStatus,
+// PlanInstance diffs the desired targets against what one instance reports
+// (the binding's own targets only). New registrations are fresh with their
+// address set: fresh carries the binding's owner tag and the tag of its
+// current check settings. drainStarted holds when each draining target's
+// drain began (as seen by this controller; a target found draining without
+// an entry counts from now).
+//
+// A target at a desired address registered with other check settings than
+// fresh's ("stale": the binding's healthCheck changed, or it predates
+// settings tags) is replaced without a gap: a current one is registered
+// beside it, and the stale one leaves (drained as usual) only once the
+// current one is Healthy on this instance.
+func PlanInstance(desired map[netip.AddrPort]bool, fresh loadbalancer.Target, observed []loadbalancer.TargetStatus,
 	drainStarted map[netip.AddrPort]time.Time, now time.Time, policy DrainPolicy) Plan {
 	var p Plan
-	seen := make(map[netip.AddrPort]bool, len(observed))
+	current := make(map[netip.AddrPort]loadbalancer.State, len(observed))
+	var stale []loadbalancer.TargetStatus
 	for _, ts := range observed {
-		seen[ts.Address] = true
-		if desired[ts.Address] {
+		if desired[ts.Address] && ts.Settings == fresh.Settings {
+			current[ts.Address] = ts.State
 			if leavingState(ts.State) {
 				p.Register = append(p.Register, ts.Target)
 			}
-			continue
-		}
-		switch leave := planLeave(ts, drainStarted, now, policy); leave {
-		case leaveDrain:
-			p.Drain = append(p.Drain, ts.Target)
-		case leaveRemove:
-			p.Remove = append(p.Remove, ts.Target)
-		case leaveTimeout:
-			p.Remove = append(p.Remove, ts.Target)
-			p.TimedOut = append(p.TimedOut, ts.Target)
 		}
 	}
-	for addr, want := range desired {
-		if want && !seen[addr] {
-			p.Register = append(p.Register, loadbalancer.Target{Address: addr})
+	for _, ts := range observed {
+		if desired[ts.Address] {
+			if ts.Settings != fresh.Settings {
+				stale = append(stale, ts)
+			}
+			continue
 		}
+		p.add(planLeave(ts, drainStarted, now, policy), ts.Target)
+	}
+	for addr, want := range desired {
+		if _, ok := current[addr]; want && !ok {
+			t := fresh
+			t.Address = addr
+			p.Register = append(p.Register, t)
+		}
+	}
+	for _, ts := range stale {
+		if (ts.State == loadbalancer.StateHealthy || ts.State == loadbalancer.StateUnhealthy) && current[ts.Address] != loadbalancer.StateHealthy {
+			continue // keeps serving until its replacement does
+		}
+		p.add(planLeave(ts, drainStarted, now, policy), ts.Target)
 	}
 	for _, l := range [][]loadbalancer.Target{p.Register, p.Drain, p.Remove, p.TimedOut} {
 		slices.SortFunc(l, func(a, b loadbalancer.Target) int { return a.Address.Compare(b.Address) })
 	}
 	return p
+}
+
+// add puts a leaving target into the plan's list for step.
+func (p *Plan) add(step leaveStep, t loadbalancer.Target) {
+	switch step {
+	case leaveDrain:
+		p.Drain = append(p.Drain, t)
+	case leaveRemove:
+		p.Remove = append(p.Remove, t)
+	case leaveTimeout:
+		p.Remove = append(p.Remove, t)
+		p.TimedOut = append(p.TimedOut, t)
+	}
 }
 
 // leaveStep is the next step of a target that is no longer desired.

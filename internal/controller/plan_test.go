@@ -85,7 +85,7 @@ func TestPlanInstance(t *testing.T) {
 			for _, a := range tt.desired {
 				desired[a] = true
 			}
-			p := PlanInstance(desired, tt.observed, tt.drainStarted, tt.now, tt.policy)
+			p := PlanInstance(desired, loadbalancer.Target{}, tt.observed, tt.drainStarted, tt.now, tt.policy)
 			for _, c := range []struct {
 				what      string
 				got, want []netip.AddrPort
@@ -96,5 +96,64 @@ func TestPlanInstance(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestPlanInstance_staleSettingsAreReplacedWithoutAGap(t *testing.T) {
+	wait := DrainPolicy{Wait: true, Timeout: 30 * time.Second}
+	fresh := loadbalancer.Target{Owner: "aaaaaaaaaa", Settings: "222222"}
+	old := func(s loadbalancer.State) loadbalancer.TargetStatus {
+		st := ts(addrA, s, 0)
+		st.Owner, st.Settings = "aaaaaaaaaa", "111111"
+		return st
+	}
+	cur := func(s loadbalancer.State) loadbalancer.TargetStatus {
+		st := ts(addrA, s, 0)
+		st.Target = loadbalancer.Target{Address: addrA, Owner: "aaaaaaaaaa", Settings: "222222"}
+		return st
+	}
+	desired := map[netip.AddrPort]bool{addrA: true}
+	tests := []struct {
+		name                    string
+		observed                []loadbalancer.TargetStatus
+		register, drain, remove int
+	}{
+		{"a current target is registered beside the stale healthy one, which keeps serving",
+			[]loadbalancer.TargetStatus{old(loadbalancer.StateHealthy)}, 1, 0, 0},
+		{"the stale one keeps serving while its replacement is not healthy yet",
+			[]loadbalancer.TargetStatus{old(loadbalancer.StateHealthy), cur(loadbalancer.StateInitial)}, 0, 0, 0},
+		{"the stale one is drained once its replacement is healthy",
+			[]loadbalancer.TargetStatus{old(loadbalancer.StateHealthy), cur(loadbalancer.StateHealthy)}, 0, 1, 0},
+		{"a stale target that never passed is removed at once",
+			[]loadbalancer.TargetStatus{old(loadbalancer.StateInitial)}, 1, 0, 1},
+		{"a drained stale target is removed",
+			[]loadbalancer.TargetStatus{old(loadbalancer.StateDrained), cur(loadbalancer.StateHealthy)}, 0, 0, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := PlanInstance(desired, fresh, tt.observed, nil, t0, wait)
+			if len(p.Register) != tt.register || len(p.Drain) != tt.drain || len(p.Remove) != tt.remove {
+				t.Fatalf("plan %+v; want %d register, %d drain, %d remove", p, tt.register, tt.drain, tt.remove)
+			}
+			for _, r := range p.Register {
+				if r != (loadbalancer.Target{Address: addrA, Owner: "aaaaaaaaaa", Settings: "222222"}) {
+					t.Errorf("registers %+v; want the fresh owner and settings", r)
+				}
+			}
+			for _, l := range append(p.Drain, p.Remove...) {
+				if l.Settings != "111111" {
+					t.Errorf("plan lets %+v leave; only the stale target may", l)
+				}
+			}
+		})
+	}
+}
+
+func TestCheckSettings_Tag(t *testing.T) {
+	a := loadbalancer.CheckSettings{Interval: time.Second, Rise: 2, Fall: 2}
+	b := a
+	b.Rise = 3
+	if a.Tag() != a.Tag() || a.Tag() == b.Tag() || len(a.Tag()) != loadbalancer.SettingsTagLen {
+		t.Errorf("Tag: %q %q", a.Tag(), b.Tag())
 	}
 }

@@ -335,15 +335,15 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 		if !ok {
 			continue
 		}
-		p := PlanInstance(want, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
-		p.Register = ownedBy(p.Register, st.Targets, s.owner)
+		fresh := loadbalancer.Target{Owner: s.owner, Settings: check.Tag()}
+		p := PlanInstance(want, fresh, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
 		if !p.Empty() {
 			s.pending = true
 			log.FromContext(ctx).V(1).Info("applying plan", "instance", inst.Name,
 				"register", len(p.Register), "drain", len(p.Drain), "remove", len(p.Remove))
 		}
 		r.apply(ctx, s, inst, p, check)
-		if hasLeaving(st.Targets, want) {
+		if hasLeaving(st.Targets, want, check.Tag()) {
 			s.pending = true
 		}
 	}
@@ -729,10 +729,11 @@ func checkSettings(b *v1alpha1.TargetBinding) loadbalancer.CheckSettings {
 }
 
 // hasLeaving reports whether an instance still has targets that are not
-// desired (on their way out).
-func hasLeaving(observed []loadbalancer.TargetStatus, want map[netip.AddrPort]bool) bool {
+// desired, or stale (registered with other check settings): on their way
+// out.
+func hasLeaving(observed []loadbalancer.TargetStatus, want map[netip.AddrPort]bool, settings string) bool {
 	for _, ts := range observed {
-		if !want[ts.Address] && ts.State != loadbalancer.StateAbsent {
+		if (!want[ts.Address] || ts.Settings != settings) && ts.State != loadbalancer.StateAbsent {
 			return true
 		}
 	}

@@ -11,7 +11,10 @@ package loadbalancer
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 )
@@ -48,6 +51,13 @@ type Target struct {
 	// survives controller restarts. Empty for targets registered before
 	// zerodrop had owners ("legacy").
 	Owner string
+	// Settings is the tag (CheckSettings.Tag) of the check settings the
+	// target was registered with, for providers whose check settings are
+	// per target and cannot be changed in place (HAProxy): a target whose
+	// tag differs from the binding's current settings is replaced. Empty
+	// for providers with group-level settings, and for targets registered
+	// before settings tags.
+	Settings string
 }
 
 // String returns the target's address.
@@ -66,6 +76,17 @@ type CheckSettings struct {
 	// Port, when not zero, is checked instead of the target's own port.
 	Port int32
 }
+
+// Tag returns a short stable tag of the settings: 6 hex digits of their
+// SHA-256. Equal settings have equal tags; a change of any field changes
+// the tag (but for a one-in-16-million collision).
+func (c CheckSettings) Tag() string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("inter=%d,rise=%d,fall=%d,port=%d", c.Interval, c.Rise, c.Fall, c.Port)))
+	return hex.EncodeToString(sum[:])[:SettingsTagLen]
+}
+
+// SettingsTagLen is the length of a CheckSettings tag.
+const SettingsTagLen = 6
 
 // TargetStatus is what an instance reports about one target.
 type TargetStatus struct {

@@ -274,13 +274,15 @@ func TestController_SameAddressInTwoBindingsIsAConflict(t *testing.T) {
 }
 
 // TestController_AdoptsLegacyServers proves that a server named the way
-// zerodrop named servers before owner tags is adopted by the binding: kept
-// while its pod is wanted (no second server), drained and removed when the
-// pod leaves.
+// zerodrop named servers before owner tags is adopted by the binding and
+// replaced without a gap: under load, an owned server is registered beside
+// it, and the legacy one leaves only once the owned one is healthy; 0
+// requests fail.
 func TestController_AdoptsLegacyServers(t *testing.T) {
 	e := startEnv(t, provider.New)
 	sb := newSharedBackend(t, e)
-	tg, next := startTarget(t, "127.44.24.1"), startTarget(t, "127.44.24.2")
+	sb.static.SetHealthy(false) // the pod's server alone serves: a gap would fail requests
+	tg := startTarget(t, "127.44.24.1")
 	tg.SetHealthy(true)
 	inst, err := haproxy.New(haproxy.Config{SocketPath: sb.proc.RuntimeSocket()})
 	if err != nil {
@@ -290,25 +292,113 @@ func TestController_AdoptsLegacyServers(t *testing.T) {
 	if err := inst.Register(context.Background(), "web", loadbalancer.CheckSettings{Interval: 100 * time.Millisecond, Rise: 2, Fall: 2}, legacy); err != nil {
 		t.Fatal(err)
 	}
+	legacyName, _ := haproxy.ServerName(legacy)
+	e.eventually("legacy server up", 30*time.Second, func() error {
+		if st := sb.servers(t)[legacyName]; st != "2" {
+			return fmt.Errorf("legacy server op state %q", st)
+		}
+		return nil
+	})
+	l := startLoad(sb.proc.FrontendURL("fe") + "/")
 	e.namespace("legacy", true)
 	mustCreate(t, e, service("legacy", "web", map[string]string{"app": "web"}))
 	mustCreate(t, e, binding("legacy", "web", "web", "lb-shared", func(b *v1alpha1.TargetBinding) {
 		b.Spec.HealthCheck.Interval = &metav1.Duration{Duration: 100 * time.Millisecond}
 	}))
 	f := &lbFixture{e: e, ns: "legacy", lbName: "lb-shared", procs: []*process.Process{sb.proc}, insts: []loadbalancer.Instance{inst}, binding: "web"}
-	sb.teams["legacy"] = f
 	p := f.startPod(t, tg)
 	f.waitGate(t, p.Name)
-	time.Sleep(500 * time.Millisecond)
-	srv := sb.servers(t)
-	if _, ok := srv["zd-"+tg.Addr().Addr().String()+"_"+fmt.Sprint(tg.Addr().Port())]; !ok || len(srv) != 2 {
-		t.Errorf("servers %v: want the legacy server kept (adopted) beside static-0, no second one", srv)
+	e.eventually("legacy server replaced by an owned one", 30*time.Second, func() error {
+		srv := sb.servers(t)
+		if _, still := srv[legacyName]; still || len(srv) != 2 {
+			return fmt.Errorf("servers %v: want static-0 and one owned server, the legacy one gone", srv)
+		}
+		for name, st := range srv {
+			if tt, ok := haproxy.ParseServerName(name); ok && (tt.Owner == "" || tt.Address != tg.Addr() || st != "2") {
+				return fmt.Errorf("server %s (op state %s): want an owned, running server for %s", name, st, tg.Addr())
+			}
+		}
+		return nil
+	})
+	sent, failed, errs := l.finish()
+	t.Logf("under load while the legacy server was replaced: %d sent, %d failed", sent, failed)
+	if failed != 0 || sent == 0 {
+		t.Errorf("%d of %d requests failed (first: %v); want 0 of > 0", failed, sent, errs[:min(len(errs), 5)])
 	}
-	sb.roll(t, "legacy", p, tg, next)
-	srv = sb.servers(t)
-	if len(srv) != 2 || srv["static-0"] != "2" {
-		t.Errorf("servers after the roll %v: want static-0 and the new pod's owned server", srv)
+}
+
+// TestController_ChangedHealthCheckReachesExistingServers proves that a
+// binding whose healthCheck changes gets its existing servers replaced
+// with ones checked the new way (HAProxy cannot change a server's rise,
+// fall or interval at run time), under load with 0 failed requests: the
+// old server serves until its replacement is healthy.
+func TestController_ChangedHealthCheckReachesExistingServers(t *testing.T) {
+	e := startEnv(t, provider.New)
+	sb := newSharedBackend(t, e, "hc")
+	sb.static.SetHealthy(false) // the pod's server alone serves: a gap would fail requests
+	f := sb.teams["hc"]
+	tg := startTarget(t, "127.44.27.1")
+	tg.SetHealthy(true)
+	p := f.startPod(t, tg)
+	f.waitGate(t, p.Name)
+	f.waitState(t, 0, tg, loadbalancer.StateHealthy)
+	if rise := sb.checkRise(t, tg); rise != "2" {
+		t.Fatalf("check_rise before the change = %q; want 2", rise)
 	}
+	l := startLoad(sb.proc.FrontendURL("fe") + "/")
+	time.Sleep(300 * time.Millisecond)
+	b := &v1alpha1.TargetBinding{}
+	if err := e.c.Get(context.Background(), types.NamespacedName{Namespace: "hc", Name: "web"}, b); err != nil {
+		t.Fatal(err)
+	}
+	b.Spec.HealthCheck.HealthyThreshold = 3
+	if err := e.c.Update(context.Background(), b); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually("server checked with the new settings, the old one gone", 30*time.Second, func() error {
+		n := 0
+		for name := range sb.servers(t) {
+			if tt, ok := haproxy.ParseServerName(name); ok && tt.Address == tg.Addr() {
+				n++
+			}
+		}
+		if rise := sb.checkRise(t, tg); n != 1 || rise != "3" {
+			return fmt.Errorf("%d servers for %s, check_rise %q; want 1 with rise 3", n, tg.Addr(), rise)
+		}
+		return nil
+	})
+	sent, failed, errs := l.finish()
+	t.Logf("under load through the health-check change: %d sent, %d failed", sent, failed)
+	if failed != 0 || sent == 0 {
+		t.Errorf("%d of %d requests failed (first: %v); want 0 of > 0", failed, sent, errs[:min(len(errs), 5)])
+	}
+	if f.gate(t, p.Name) != corev1.ConditionTrue {
+		t.Error("gate left True during the replacement")
+	}
+}
+
+// checkRise returns HAProxy's check_rise for the (last listed) zerodrop
+// server of tg, from "show stat" ("" when there is none).
+func (sb *sharedBackend) checkRise(t *testing.T, tg *conformance.Server) string {
+	t.Helper()
+	lines := strings.Split(runtimeCommand(t, sb.proc.RuntimeSocket(), "show stat web 4 -1"), "\n")
+	col := -1
+	rise := ""
+	for _, line := range lines {
+		f := strings.Split(strings.TrimPrefix(line, "# "), ",")
+		if strings.HasPrefix(line, "# ") {
+			for i, name := range f {
+				if name == "check_rise" {
+					col = i
+				}
+			}
+			continue
+		}
+		if tt, ok := haproxy.ParseServerName(f[min(1, len(f)-1)]); ok && tt.Address == tg.Addr() && col >= 0 && col < len(f) {
+			rise = f[col]
+		}
+	}
+	return rise
 }
 
 // runtimeCommand sends one command to an HAProxy runtime API socket and

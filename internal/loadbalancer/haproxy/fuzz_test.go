@@ -71,6 +71,7 @@ func FuzzParseServerName(f *testing.F) {
 	f.Add("zd-10.0.0.1_8080")
 	f.Add("zd-fd00::1_80")
 	f.Add("zd-3f2a9c01be-10.0.0.1_8080")
+	f.Add("zd-3f2a9c01be-a1b2c3-10.0.0.1_8080")
 	f.Fuzz(func(t *testing.T, name string) {
 		target, ok := ParseServerName(name)
 		if !ok {
