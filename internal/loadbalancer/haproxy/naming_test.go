@@ -13,7 +13,7 @@ func TestServerName(t *testing.T) {
 		owner    string
 		settings string
 		want     string
-		wantErr bool
+		wantErr  bool
 	}{
 		{"10.1.2.3:8080", "", "", "zd-10.1.2.3_8080", false},
 		{"[fd00::1]:8080", "", "", "zd-fd00::1_8080", false},
