@@ -24,10 +24,10 @@ func (s *script) ask(context.Context) (Answer, error) {
 	return f()
 }
 
-func draining() (Answer, error) { return Answer{Reason: ReasonDraining}, nil }
-func drained() (Answer, error)  { return Answer{Drained: true, Reason: ReasonDrained}, nil }
-func down() (Answer, error)     { return Answer{}, errors.New("connection refused") }
-func refused() (Answer, error)  { return Answer{}, &PermanentError{errors.New("401")} }
+func draining() (Answer, error)  { return Answer{Reason: ReasonDraining}, nil }
+func drained() (Answer, error)   { return Answer{Drained: true, Reason: ReasonDrained}, nil }
+func down() (Answer, error)      { return Answer{}, errors.New("connection refused") }
+func refused() (Answer, error)   { return Answer{}, &PermanentError{errors.New("401")} }
 func throttled() (Answer, error) { return Answer{}, &ThrottledError{errors.New("429")} }
 
 func TestWait(t *testing.T) {

@@ -116,7 +116,9 @@ func newDrainFixture(t *testing.T, withBlackhole bool) *drainFixture {
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pod, svc, b, lb).Build()
 	f := &drainFixture{a: lbfake.New(testBackend), b: lbfake.New(testBackend), id: PodIdentity{Namespace: "shop", Name: "web-1", UID: "u1"}}
 	byName := map[string]loadbalancer.Instance{"a": f.a, "b": f.b, "c": blackhole{}}
-	p := pool.New(func(_ v1alpha1.Provider, i v1alpha1.Instance) (loadbalancer.Instance, error) { return byName[i.Name], nil })
+	p := pool.New(func(_ v1alpha1.Provider, i v1alpha1.Instance) (loadbalancer.Instance, error) {
+		return byName[i.Name], nil
+	})
 	f.h = &Handler{Client: c, Pool: p, ClusterID: "cluster"}
 	addr := netip.MustParseAddrPort("127.0.0.9:8080")
 	f.own = loadbalancer.Target{Address: addr, Owner: targets.Owner("cluster", "b1")}

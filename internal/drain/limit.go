@@ -21,8 +21,8 @@ type PodLimiter struct {
 	Rate  rate.Limit
 	Burst int
 
-	mu       sync.Mutex
-	pods     map[types.UID]*podLimit
+	mu        sync.Mutex
+	pods      map[types.UID]*podLimit
 	lastPurge time.Time
 }
 
