@@ -135,7 +135,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		LeaseDuration:                 &lease,
 		RenewDeadline:                 &renew,
 		RetryPeriod:                   &retry,
-		Controller:              config.Controller{SkipNameValidation: &o.SkipNameValidation},
+		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
 		}),
