@@ -49,6 +49,18 @@ const (
 	DefaultReviewTTL = 10 * time.Second
 	// DefaultReviewCacheSize bounds the number of cached reviews.
 	DefaultReviewCacheSize = 10000
+	// DefaultReviewWait is how long an ask waits for its token's review
+	// before it is answered 429 ("ask again"): the review goes on and its
+	// outcome is cached for the next ask. Many pods terminating at once
+	// thus queue on the review client's rate limit without their asks
+	// timing out (which would count towards the fallback).
+	DefaultReviewWait = 500 * time.Millisecond
+	// DefaultReviewQPS and DefaultReviewBurst are the client-side rate
+	// limit of the client that creates TokenReviews, apart from the
+	// reconciler's: 500 pods terminating at once are reviewed within
+	// (500-burst)/QPS = 8 s, each once per DefaultReviewTTL.
+	DefaultReviewQPS   = 50
+	DefaultReviewBurst = 100
 	// DefaultPodRate and DefaultPodBurst bound how often one pod is
 	// answered (the client asks every 100 ms: 10 per second).
 	DefaultPodRate  = 20

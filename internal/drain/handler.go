@@ -32,6 +32,7 @@ const (
 	msgReviewFailed        = "token review failed, ask again"
 	msgAnswerFailed        = "the controller could not answer, ask again"
 	msgThrottled           = "too many asks for this pod, ask again later"
+	msgReviewPending       = "token review pending, ask again"
 )
 
 // Handler answers a pod's "am I drained?" and, for a terminating pod, takes
@@ -87,6 +88,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.Is(err, ErrUnauthenticated):
 		logger.Info("drain request refused", "reason", err.Error())
 		http.Error(w, err.Error(), http.StatusUnauthorized)
+		return
+	case errors.Is(err, ErrReviewPending):
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, msgReviewPending, http.StatusTooManyRequests)
 		return
 	case err != nil:
 		logger.Error(err, "drain request: token review failed")

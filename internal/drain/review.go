@@ -31,6 +31,13 @@ type PodIdentity struct {
 // String returns namespace/name.
 func (id PodIdentity) String() string { return id.Namespace + "/" + id.Name }
 
+// ErrReviewPending says the token's review has not finished within the
+// reviewer's Wait; it goes on, and the next ask finds its outcome.
+var ErrReviewPending = errors.New("token review pending")
+
+// reviewTimeout bounds one TokenReview that no ask waits for any more.
+const reviewTimeout = 10 * time.Second
+
 // ErrUnauthenticated is wrapped by every error that says the token is not
 // a valid pod-bound token for Audience (as opposed to the review failing).
 var ErrUnauthenticated = errors.New("unauthenticated")
@@ -61,8 +68,10 @@ func PodOf(st authenticationv1.TokenReviewStatus) (PodIdentity, error) {
 // Reviewer authenticates tokens with TokenReviews and reuses each outcome
 // (a pod, or a refusal) for TTL, keyed by the token's SHA-256: a pod asking
 // every 100 ms costs the API server one review per TTL, and concurrent asks
-// with one token share one review. Reviews that fail (the API server did
-// not answer) are not cached. It is safe for concurrent use.
+// with one token share one review. An ask waits at most Wait for its
+// review (ErrReviewPending after that), which goes on regardless. Reviews
+// that fail (the API server did not answer) are not cached. It is safe for
+// concurrent use.
 type Reviewer struct {
 	// Client creates the TokenReviews.
 	Client client.Client
@@ -71,6 +80,9 @@ type Reviewer struct {
 	TTL time.Duration
 	// Size bounds the cache; zero means DefaultReviewCacheSize.
 	Size int
+	// Wait bounds how long an ask waits for a review not cached yet; zero
+	// means until the ask's context ends.
+	Wait time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
@@ -85,9 +97,9 @@ type reviewEntry struct {
 	expires time.Time
 }
 
-// NewReviewer returns a reviewer with the default TTL and size.
+// NewReviewer returns a reviewer with the default TTL, size and wait.
 func NewReviewer(c client.Client) *Reviewer {
-	return &Reviewer{Client: c, TTL: DefaultReviewTTL, Size: DefaultReviewCacheSize}
+	return &Reviewer{Client: c, TTL: DefaultReviewTTL, Size: DefaultReviewCacheSize, Wait: DefaultReviewWait}
 }
 
 // Review returns the pod the token is bound to; an error wrapping
@@ -100,14 +112,30 @@ func (r *Reviewer) Review(ctx context.Context, token string) (PodIdentity, error
 	if e, ok := r.lookup(key); ok {
 		return e.id, e.err
 	}
-	v, err, _ := r.flight.Do(string(key[:]), func() (any, error) {
-		id, err := r.review(ctx, token)
+	ch := r.flight.DoChan(string(key[:]), func() (any, error) {
+		// Not the ask's context: the outcome is for every later ask too.
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), reviewTimeout)
+		defer cancel()
+		id, err := r.review(rctx, token)
 		if err == nil || errors.Is(err, ErrUnauthenticated) {
 			r.store(key, reviewEntry{id: id, err: err, expires: r.now().Add(r.TTL)})
 		}
 		return id, err
 	})
-	return v.(PodIdentity), err
+	var wait <-chan time.Time
+	if r.Wait > 0 {
+		t := time.NewTimer(r.Wait)
+		defer t.Stop()
+		wait = t.C
+	}
+	select {
+	case res := <-ch:
+		return res.Val.(PodIdentity), res.Err
+	case <-wait:
+		return PodIdentity{}, ErrReviewPending
+	case <-ctx.Done():
+		return PodIdentity{}, fmt.Errorf("%w: %w", ErrReviewPending, ctx.Err())
+	}
 }
 
 // review creates one TokenReview for Audience.

@@ -163,3 +163,43 @@ func TestPodLimiter_Allow(t *testing.T) {
 		t.Errorf("after %s idle, %d pods remembered, want only the asking one", 2*limiterIdle, len(l.pods))
 	}
 }
+
+// TestReviewer_Review_pending: an ask does not wait longer than Wait for a
+// slow review; the review goes on and the next ask finds its outcome.
+func TestReviewer_Review_pending(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	c := fake.NewClientBuilder().WithScheme(runtime.NewScheme()).WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(_ context.Context, _ client.WithWatch, obj client.Object, _ ...client.CreateOption) error {
+			calls.Add(1)
+			<-release
+			tr := obj.(*authenticationv1.TokenReview)
+			tr.Status = authenticationv1.TokenReviewStatus{Authenticated: true, Audiences: tr.Spec.Audiences, User: podUser("shop", "web-1", "u1")}
+			return nil
+		},
+	}).Build()
+	r := &Reviewer{Client: c, TTL: time.Minute, Wait: time.Millisecond}
+	ctx, cancel := context.WithCancel(context.Background())
+	if _, err := r.Review(ctx, "slow"); !errors.Is(err, ErrReviewPending) {
+		t.Fatalf("first ask: %v, want ErrReviewPending", err)
+	}
+	cancel() // the first ask's client gave up: the review must go on
+	close(release)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		id, err := r.Review(context.Background(), "slow")
+		if err == nil {
+			if id.UID != "u1" {
+				t.Fatalf("identity %+v", id)
+			}
+			break
+		}
+		if !errors.Is(err, ErrReviewPending) || time.Now().After(deadline) {
+			t.Fatalf("later ask: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("%d reviews, want 1 (the slow one, finished after its ask gave up, then cached)", n)
+	}
+}

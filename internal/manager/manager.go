@@ -184,7 +184,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, fmt.Errorf("adding readyz check: %w", err)
 	}
-	if err := addDrainServer(mgr, o, lbs, clusterID); err != nil {
+	if err := addDrainServer(mgr, cfg, o, lbs, clusterID); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(closer{lbs}); err != nil {
@@ -195,14 +195,23 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 
 // addDrainServer serves the drain endpoint on its own listener, on every
 // replica, unless o.DrainAddr turns it off.
-func addDrainServer(mgr ctrl.Manager, o Options, lbs *pool.Pool, clusterID string) error {
+func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Pool, clusterID string) error {
 	if o.DrainAddr == "" || o.DrainAddr == "0" {
 		return nil
+	}
+	// TokenReviews get their own client-side rate limit, so that many pods
+	// terminating at once neither wait behind the reconciler's calls nor
+	// hold them up.
+	rc := rest.CopyConfig(cfg)
+	rc.QPS, rc.Burst, rc.RateLimiter = drain.DefaultReviewQPS, drain.DefaultReviewBurst, nil
+	reviews, err := client.New(rc, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return fmt.Errorf("creating the TokenReview client: %w", err)
 	}
 	h := &drain.Handler{
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
-		Reviewer:  drain.NewReviewer(mgr.GetClient()),
+		Reviewer:  drain.NewReviewer(reviews),
 		Limiter:   drain.NewPodLimiter(),
 		Pool:      lbs,
 		ClusterID: clusterID,

@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,6 +23,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
@@ -363,13 +366,13 @@ func TestDrainEndpoint_DrainsWhileNoReplicaLeads(t *testing.T) {
 }
 
 // countingClient is a real client that counts the TokenReviews it creates.
-func countingClient(t testing.TB, e *env, n *atomic.Int64) client.Client {
+func countingClient(t testing.TB, cfg *rest.Config, n *atomic.Int64) client.Client {
 	t.Helper()
 	scheme, err := manager.Scheme()
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := client.NewWithWatch(e.cfg, client.Options{Scheme: scheme})
+	c, err := client.NewWithWatch(cfg, client.Options{Scheme: scheme})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -420,27 +423,58 @@ func terminatingPods(t testing.TB, e *env, ns string, n int) []string {
 	return tokens
 }
 
-// askAll serves a drain handler on its own TLS listener (the reviewer's TTL
-// is ttl; zero turns the cache off), lets every token's pod ask asks times
-// at wait-drained's interval through the real client, all pods at once, and
-// returns the TokenReviews the API server got and the asks that failed.
-func askAll(t testing.TB, e *env, tokens []string, asks int, ttl time.Duration) (reviews, failed int64) {
+// terminations is what pods terminating at once cost and got.
+type terminations struct {
+	// Reviews is the TokenReviews the API server got; Asks the asks sent.
+	Reviews, Asks int64
+	// Drained, Fallback and MaxWait count the pods' outcomes.
+	Drained, Fallback, MaxWait int64
+}
+
+// terminateAll serves a drain handler built as the manager builds it (reads
+// from an informer cache, TokenReviews through their own client limited to
+// DefaultReviewQPS/Burst, the review cache's TTL ttl, zero turning it off)
+// on its own TLS listener, and lets every token's pod wait as wait-drained
+// does (every 100 ms, the fallback after 2 s of failed asks), all at once;
+// each pod's drain lasts drainFor (earlier answers count as not drained).
+func terminateAll(t testing.TB, e *env, tokens []string, drainFor, ttl time.Duration) terminations {
 	t.Helper()
+	scheme, err := manager.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	informers, err := cache.New(e.cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = informers.Start(ctx) }()
+	reads, err := client.New(e.cfg, client.Options{Scheme: scheme, Cache: &client.CacheOptions{Reader: informers}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var n atomic.Int64
-	c := countingClient(t, e, &n)
-	h := &drain.Handler{Client: c, Reviewer: &drain.Reviewer{Client: c, TTL: ttl}, Limiter: drain.NewPodLimiter(), Pool: pool.New(provider.New), ClusterID: "c"}
+	rc := rest.CopyConfig(e.cfg)
+	rc.QPS, rc.Burst = drain.DefaultReviewQPS, drain.DefaultReviewBurst
+	reviews := countingClient(t, rc, &n)
+	rev := drain.NewReviewer(reviews)
+	rev.TTL = ttl
+	h := &drain.Handler{Client: reads, APIReader: reads, Reviewer: rev, Limiter: drain.NewPodLimiter(), Pool: pool.New(provider.New), ClusterID: "c"}
 	var o manager.Options
 	withDrainEndpoint(t)(&o)
 	wo := e.te.WebhookInstallOptions
 	srv := drain.NewServer(o.DrainAddr, wo.LocalServingCertDir, h, logr.Discard())
-	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- srv.Start(ctx) }()
 	defer func() { cancel(); <-done }()
 	e.eventually("drain server listening", 30*time.Second, func() error { return srv.StartedChecker()(nil) })
 	dir := t.TempDir()
-	var fails atomic.Int64
+	var res terminations
+	var asks, drained, fallback, maxWait atomic.Int64
+	var firstErr sync.Once
 	var wg sync.WaitGroup
+	opts := drain.WaitOptions{MaxWait: time.Minute, Interval: 100 * time.Millisecond, UnreachableAfter: 2 * time.Second}
 	for i, tok := range tokens {
 		file := filepath.Join(dir, fmt.Sprintf("token-%d", i))
 		if err := os.WriteFile(file, []byte(tok), 0o600); err != nil {
@@ -451,55 +485,76 @@ func askAll(t testing.TB, e *env, tokens []string, asks int, ttl time.Duration) 
 			t.Fatal(err)
 		}
 		wg.Go(func() {
-			for range asks {
-				if ans, err := cl.Ask(context.Background()); err != nil || !ans.Drained {
-					fails.Add(1)
+			start := time.Now()
+			ask := func(ctx context.Context) (drain.Answer, error) {
+				asks.Add(1)
+				a, err := cl.Ask(ctx)
+				var throttled *drain.ThrottledError
+				if err != nil && !errors.As(err, &throttled) {
+					firstErr.Do(func() { t.Logf("first failed ask (review cache TTL %s): %v", ttl, err) })
 				}
-				time.Sleep(100 * time.Millisecond) // wait-drained's --interval
+				if err == nil && time.Since(start) < drainFor {
+					a.Drained = false
+				}
+				return a, err
+			}
+			switch drain.Wait(context.Background(), ask, opts, drain.RealClock{}).Outcome {
+			case drain.OutcomeDrained:
+				drained.Add(1)
+			case drain.OutcomeFallback:
+				fallback.Add(1)
+			case drain.OutcomeMaxWait:
+				maxWait.Add(1)
 			}
 		})
 	}
 	wg.Wait()
-	return n.Load(), fails.Load()
+	res.Reviews, res.Asks = n.Load(), asks.Load()
+	res.Drained, res.Fallback, res.MaxWait = drained.Load(), fallback.Load(), maxWait.Load()
+	return res
 }
 
 // TestDrainEndpoint_TokenReviewsAreBoundedPerPod proves that pods
-// terminating at once, each asking every 100 ms, cost the API server one
-// TokenReview per pod (per ReviewTTL), where without the cache each ask
-// costs one.
+// terminating at once, each asking every 100 ms through a 1 s drain, cost
+// the API server one TokenReview per pod and all get their answer, where
+// without the review cache every ask costs a review
+// (BenchmarkDrainEndpoint_TokenReviews shows 500 pods then falling back).
 func TestDrainEndpoint_TokenReviewsAreBoundedPerPod(t *testing.T) {
 	e := startEnv(t, provider.New)
-	const pods, asks = 50, 10
+	const pods = 50
 	tokens := terminatingPods(t, e, "reviews", pods)
-	uncached, f1 := askAll(t, e, tokens, asks, 0)
-	cached, f2 := askAll(t, e, tokens, asks, drain.DefaultReviewTTL)
-	t.Logf("%d pods × %d asks: %d TokenReviews without the cache, %d with it (TTL %s)", pods, asks, uncached, cached, drain.DefaultReviewTTL)
-	if f1+f2 != 0 {
-		t.Errorf("%d asks failed or did not answer drained (no binding selects the pods)", f1+f2)
+	uncached := terminateAll(t, e, tokens, time.Second, 0)
+	cached := terminateAll(t, e, tokens, time.Second, drain.DefaultReviewTTL)
+	t.Logf("%d pods, 1s drain each: without the cache %+v; with it (TTL %s) %+v", pods, uncached, drain.DefaultReviewTTL, cached)
+	if cached.Drained != pods {
+		t.Errorf("with the cache %d of %d pods were told drained", cached.Drained, pods)
 	}
-	if uncached != pods*asks {
-		t.Errorf("without the cache %d reviews, want one per ask (%d)", uncached, pods*asks)
+	if cached.Reviews > pods {
+		t.Errorf("with the cache %d reviews, want at most one per pod (%d)", cached.Reviews, pods)
 	}
-	if cached > pods {
-		t.Errorf("with the cache %d reviews, want at most one per pod (%d)", cached, pods)
+	if uncached.Reviews != uncached.Asks || uncached.Reviews <= cached.Reviews {
+		t.Errorf("without the cache %+v: want one review per ask, more than with it (else this test shows nothing)", uncached)
 	}
 }
 
-// BenchmarkDrainEndpoint_TokenReviews prints the TokenReviews 500 pods
-// terminating at once cost the API server, each asking every 100 ms for
-// 1 s (10 asks), with and without the review cache.
+// BenchmarkDrainEndpoint_TokenReviews prints what 500 pods terminating at
+// once cost the API server in TokenReviews, each waiting as wait-drained
+// does through a 3 s drain, with and without the review cache, and how the
+// pods' waits ended.
 func BenchmarkDrainEndpoint_TokenReviews(b *testing.B) {
 	e := startEnv(b, provider.New)
-	const pods, asks = 500, 10
+	const pods = 500
 	tokens := terminatingPods(b, e, "reviews", pods)
 	for b.Loop() {
-		uncached, f1 := askAll(b, e, tokens, asks, 0)
-		cached, f2 := askAll(b, e, tokens, asks, drain.DefaultReviewTTL)
-		if f1+f2 != 0 {
-			b.Errorf("%d asks failed", f1+f2)
+		for _, run := range []struct {
+			name string
+			ttl  time.Duration
+		}{{"uncached", 0}, {"cached", drain.DefaultReviewTTL}} {
+			r := terminateAll(b, e, tokens, 3*time.Second, run.ttl)
+			fmt.Fprintf(os.Stderr, "    %d pods, 3s drain, review cache %s: %d asks, %d TokenReviews; %d drained, %d fell back, %d hit the max wait\n",
+				pods, run.name, r.Asks, r.Reviews, r.Drained, r.Fallback, r.MaxWait)
+			b.ReportMetric(float64(r.Reviews), "reviews-"+run.name)
+			b.ReportMetric(float64(r.Fallback), "fallbacks-"+run.name)
 		}
-		b.ReportMetric(float64(uncached), "reviews-uncached")
-		b.ReportMetric(float64(cached), "reviews-cached")
-		b.ReportMetric(float64(pods*asks), "asks")
 	}
 }
