@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -36,7 +37,8 @@ const handoverSlack = 100 * time.Millisecond
 // ones) the leader is killed the way a crash kills it: it stops, and its
 // lease stays held until it runs out (manager.DefaultLeaseDuration), so
 // for that time no replica reconciles. The old pods are deleted in that
-// window; the follower's drain endpoint drains them itself. No request may
+// window (the Deployment's minReadySeconds, 3 s, holds each deletion after
+// its replacement's gate); the follower's drain endpoint drains them itself. No request may
 // fail, every old pod's wait must end "drained" (no FailedPreStopHook: no
 // fallback, no max wait), and each SIGTERM must come after HAProxy let the
 // pod go. Before, only the leader drained and a follower answered
@@ -64,6 +66,12 @@ func TestLeaderHandover_PodsDrainedWhileTheLeaderIsKilled(t *testing.T) {
 	for _, p := range list.Items {
 		old[p.Name] = true
 	}
+	// minReadySeconds holds each old pod's deletion that long after its
+	// replacement's gate turned True: the leader is killed in between.
+	dep := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: demo.AppName}}
+	if err := env.Client.Patch(ctx, dep, client.RawPatch(types.MergePatchType, []byte(`{"spec":{"minReadySeconds":3}}`))); err != nil {
+		t.Fatal(err)
+	}
 	events, unsubscribe := env.Cluster.Subscribe()
 	defer unsubscribe()
 	var mu sync.Mutex
@@ -81,6 +89,27 @@ func TestLeaderHandover_PodsDrainedWhileTheLeaderIsKilled(t *testing.T) {
 	defer stopTracker()
 	tracker := demo.NewTracker(env.LoadBalancer(), m.Backend(), nil)
 	go tracker.Run(tctx)
+	// HAProxy's view of the backend, change by change, for the log of a
+	// failure.
+	var lbLog []string
+	go func() {
+		last := ""
+		for tctx.Err() == nil {
+			if st, err := env.LoadBalancer().Status(tctx, m.Backend()); err == nil {
+				var now string
+				for _, ts := range st.Targets {
+					now += fmt.Sprintf(" %s/%s:%s(%d)", ts.Address, ts.Owner, ts.State, ts.Sessions)
+				}
+				if now != last {
+					mu.Lock()
+					lbLog = append(lbLog, time.Now().Format("15:04:05.000")+now)
+					mu.Unlock()
+					last = now
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
 
 	var killedAt, stepStart time.Time
 	leadsAgain := make(chan time.Time, 1)
@@ -146,11 +175,23 @@ func TestLeaderHandover_PodsDrainedWhileTheLeaderIsKilled(t *testing.T) {
 	var leadsAgainAt time.Time
 	select {
 	case leadsAgainAt = <-leadsAgain:
-	default:
+	case <-time.After(time.Minute):
+		t.Errorf("replica 1 did not lead within 1m of the end of the run")
 	}
 	t.Logf("requests: %d sent, %d failed %v; replica 1 led %s after the kill", rep.Totals.Requests, rep.Totals.Failed, rep.Totals.ByClass, leadsAgainAt.Sub(killedAt).Round(time.Millisecond))
 	if rep.Totals.Failed != 0 {
 		t.Errorf("%d of %d requests failed, want 0", rep.Totals.Failed, rep.Totals.Requests)
+		for _, sec := range rep.Seconds {
+			if sec.Failed > 0 {
+				t.Logf("second %d (sent %s): %d failed %v", sec.Second, rep.Start.Add(time.Duration(sec.Second)*time.Second).Format("15:04:05"), sec.Failed, sec.ByClass)
+			}
+		}
+		t.Logf("killed at %s, replica 1 led at %s", killedAt.Format("15:04:05.000"), leadsAgainAt.Format("15:04:05.000"))
+		mu.Lock()
+		for _, l := range lbLog {
+			t.Log("haproxy:", l)
+		}
+		mu.Unlock()
 	}
 	if rep.Totals.Requests < minRequests {
 		t.Errorf("%d requests sent, want at least %d for the zero to mean something", rep.Totals.Requests, minRequests)
