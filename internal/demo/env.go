@@ -60,7 +60,18 @@ type Options struct {
 	FirstNodeIndex int
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
+	// ControllerReplicas is how many controller replicas run in this
+	// process; zero means one. With more than one, leader election is on
+	// (lease LeaderElectionNamespace/manager.LeaderElectionID, the
+	// manager's default timings), replica 0 is started first and waited
+	// for until it leads, and the webhook configuration and the pods' drain
+	// endpoint point at the last replica: a follower, as a Service may
+	// pick.
+	ControllerReplicas int
 }
+
+// LeaderElectionNamespace holds the controller replicas' lease.
+const LeaderElectionNamespace = "kube-system"
 
 // Environment is a running local cluster with one HAProxy, zerodrop's
 // controller (webhook, drain endpoint, reconciler) in this process, and the
@@ -75,10 +86,16 @@ type Environment struct {
 	dir       string
 	removeDir bool
 	lb        loadbalancer.Instance
-	stopCtrl  context.CancelFunc
-	ctrlDone  chan error
-	ctrlOpts  manager.Options
+	replicas  []*replica
 	closers   []func() error
+}
+
+// replica is one controller replica running in this process.
+type replica struct {
+	opts    manager.Options
+	stop    context.CancelFunc
+	done    chan error
+	elected <-chan struct{}
 }
 
 // Setup starts everything for scenario s and creates every mode's objects;
@@ -143,7 +160,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.installCRDs(ctx); err != nil {
 		return nil, err
 	}
-	if err := e.startController(ctx); err != nil {
+	if err := e.startController(ctx, o.ControllerReplicas); err != nil {
 		return nil, err
 	}
 	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec, loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Instances[0]); err != nil {
@@ -227,95 +244,154 @@ func (e *Environment) installCRDs(ctx context.Context) error {
 	return nil
 }
 
-// startController runs zerodrop's controller in this process and installs
-// its webhook configuration.
-func (e *Environment) startController(ctx context.Context) error {
+// startController runs zerodrop's controller replicas in this process and
+// installs their webhook configuration.
+func (e *Environment) startController(ctx context.Context, n int) error {
 	certDir := filepath.Join(e.dir, "webhook-certs")
 	if err := e.Cluster.IssueServingCert(certDir); err != nil {
 		return err
 	}
-	port, err := freePort()
-	if err != nil {
-		return err
-	}
-	base := "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	n = max(n, 1)
 	ca := e.Cluster.CACertPEM()
-	e.ctrlOpts = manager.Options{
-		MetricsAddr: "0", ProbeAddr: "0",
-		WebhookHost: "127.0.0.1", WebhookPort: port, WebhookCertDir: certDir,
-		PollInterval: manager.DefaultPollInterval, ResyncInterval: manager.DefaultResyncInterval,
-		Drain: webhook.DrainInjection{
+	var webhookBase, drainBase string
+	for range n {
+		ports, err := freePorts(2)
+		if err != nil {
+			return err
+		}
+		webhookBase = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
+		drainAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		drainBase = "https://" + drainAddr
+		e.replicas = append(e.replicas, &replica{opts: manager.Options{
+			MetricsAddr: "0", ProbeAddr: "0",
+			WebhookHost: "127.0.0.1", WebhookPort: ports[0], WebhookCertDir: certDir,
+			DrainAddr:      drainAddr,
+			LeaderElection: n > 1, LeaderElectionNamespace: LeaderElectionNamespace,
+			PollInterval: manager.DefaultPollInterval, ResyncInterval: manager.DefaultResyncInterval,
+			Instances:          provider.New,
+			SkipNameValidation: true,
+		}})
+	}
+	// Every replica injects the same drain endpoint: the last replica's.
+	for _, r := range e.replicas {
+		r.opts.Drain = webhook.DrainInjection{
 			Image: InjectorImage, BinaryInImage: binaryInImage,
-			Endpoint: base + drain.Path, CABundle: string(ca),
-		},
-		Instances:          provider.New,
-		SkipNameValidation: true,
+			Endpoint: drainBase + drain.Path, CABundle: string(ca),
+		}
 	}
 	if err := e.StartController(ctx); err != nil {
 		return err
 	}
-	url := base + webhook.PodMutatePath
+	url := webhookBase + webhook.PodMutatePath
 	cfg := webhook.Configuration(admissionregistrationv1.WebhookClientConfig{URL: &url, CABundle: ca})
 	if err := e.Client.Create(ctx, cfg); err != nil {
 		return fmt.Errorf("creating webhook configuration: %w", err)
 	}
 	e.closers = append(e.closers, func() error { e.StopController(); return nil })
-	e.progress("zerodrop controller running in this process: webhook and drain endpoint on %s", base)
+	e.progress("zerodrop controller running in this process (%d replicas): webhook on %s, drain endpoint on %s", n, webhookBase, drainBase)
 	return nil
 }
 
-// StartController starts the controller (again, after StopController).
+// StartController starts every controller replica that is not running
+// (again, after StopController). With several replicas, replica 0 starts
+// first and leads before the others start.
 func (e *Environment) StartController(ctx context.Context) error {
-	if e.stopCtrl != nil {
+	for i := range e.replicas {
+		if err := e.StartControllerReplica(ctx, i); err != nil {
+			return err
+		}
+		if i == 0 && len(e.replicas) > 1 {
+			select {
+			case <-e.replicas[0].elected:
+			case <-time.After(time.Minute):
+				return errors.New("controller replica 0 did not become the leader within 1m")
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+	}
+	return nil
+}
+
+// StartControllerReplica starts replica i unless it is running, and waits
+// until its webhook server and drain endpoint answer.
+func (e *Environment) StartControllerReplica(ctx context.Context, i int) error {
+	r := e.replicas[i]
+	if r.stop != nil {
 		return nil
 	}
-	opts := e.ctrlOpts
+	opts := r.opts
 	opts.Registerer = prometheus.NewRegistry()
 	cctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	mgr, err := manager.New(cctx, e.Cluster.RESTConfig(), opts)
 	if err != nil {
 		cancel()
-		return fmt.Errorf("creating the zerodrop controller: %w", err)
+		return fmt.Errorf("creating zerodrop controller replica %d: %w", i, err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(cctx) }()
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(e.Cluster.CACertPEM())
-	addr := net.JoinHostPort(opts.WebhookHost, strconv.Itoa(opts.WebhookPort))
-	err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
-		select {
-		case err := <-done:
-			return false, fmt.Errorf("controller stopped: %w", err)
-		default:
-		}
-		// A full handshake, so the server logs no aborted one.
-		conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	for _, addr := range []string{net.JoinHostPort(opts.WebhookHost, strconv.Itoa(opts.WebhookPort)), opts.DrainAddr} {
+		err = wait.PollUntilContextTimeout(ctx, 50*time.Millisecond, time.Minute, true, func(context.Context) (bool, error) {
+			select {
+			case err := <-done:
+				return false, fmt.Errorf("controller stopped: %w", err)
+			default:
+			}
+			// A full handshake, so the server logs no aborted one.
+			conn, err := tls.DialWithDialer(&net.Dialer{Timeout: time.Second}, "tcp", addr, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+			if err != nil {
+				return false, nil
+			}
+			_ = conn.Close()
+			return true, nil
+		})
 		if err != nil {
-			return false, nil
+			cancel()
+			return fmt.Errorf("waiting for controller replica %d on %s: %w", i, addr, err)
 		}
-		_ = conn.Close()
-		return true, nil
-	})
-	if err != nil {
-		cancel()
-		return fmt.Errorf("waiting for the controller's webhook server on %s: %w", addr, err)
 	}
-	e.stopCtrl, e.ctrlDone = cancel, done
+	r.stop, r.done, r.elected = cancel, done, mgr.Elected()
 	return nil
 }
 
-// StopController stops the controller and waits for it (the failure-path
-// test's "controller down").
+// StopController stops every controller replica and waits for them (the
+// failure-path test's "controller down").
 func (e *Environment) StopController() {
-	if e.stopCtrl == nil {
+	for i := range e.replicas {
+		e.StopControllerReplica(i)
+	}
+}
+
+// StopControllerReplica stops replica i and waits for it; a leader
+// releases its lease on the way out.
+func (e *Environment) StopControllerReplica(i int) {
+	r := e.replicas[i]
+	if r.stop == nil {
 		return
 	}
-	e.stopCtrl()
+	r.stop()
 	select {
-	case <-e.ctrlDone:
+	case <-r.done:
 	case <-time.After(controllerStop):
 	}
-	e.stopCtrl = nil
+	r.stop = nil
+}
+
+// ControllerReplicaLeads reports whether replica i runs and has been
+// elected leader (always, once running, without leader election).
+func (e *Environment) ControllerReplicaLeads(i int) bool {
+	r := e.replicas[i]
+	if r.stop == nil {
+		return false
+	}
+	select {
+	case <-r.elected:
+		return true
+	default:
+		return false
+	}
 }
 
 // createMode creates mode m's objects.
@@ -364,11 +440,16 @@ func (e *Environment) Close() error {
 	return errors.Join(errs...)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, fmt.Errorf("finding a free port: %w", err)
+// freePorts returns n distinct free ports on 127.0.0.1.
+func freePorts(n int) ([]int, error) {
+	var out []int
+	for range n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer l.Close()
+		out = append(out, l.Addr().(*net.TCPAddr).Port)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
+	return out, nil
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -25,9 +26,13 @@ type Client struct {
 	HTTP *http.Client
 }
 
-// NewClient returns a client for url that trusts the PEM CA bundle caPEM
-// (the system roots when empty).
-func NewClient(url, tokenFile string, caPEM []byte) (*Client, error) {
+// NewClient returns a client for endpoint that trusts the PEM CA bundle
+// caPEM (the system roots when empty). The endpoint must be https: the pod
+// sends its token. Each ask is bounded by ClientTimeout.
+func NewClient(endpoint, tokenFile string, caPEM []byte) (*Client, error) {
+	if err := CheckEndpoint(endpoint); err != nil {
+		return nil, err
+	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	if len(caPEM) > 0 {
 		pool := x509.NewCertPool()
@@ -36,7 +41,20 @@ func NewClient(url, tokenFile string, caPEM []byte) (*Client, error) {
 		}
 		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
 	}
-	return &Client{URL: url, TokenFile: tokenFile, HTTP: &http.Client{Transport: tr, Timeout: 2 * time.Second}}, nil
+	return &Client{URL: endpoint, TokenFile: tokenFile, HTTP: &http.Client{Transport: tr, Timeout: ClientTimeout}}, nil
+}
+
+// CheckEndpoint refuses an endpoint URL that is not https with a host: the
+// pod's token must not travel in clear.
+func CheckEndpoint(endpoint string) error {
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		return fmt.Errorf("drain endpoint %q: %w", endpoint, err)
+	}
+	if u.Scheme != "https" || u.Host == "" {
+		return fmt.Errorf("drain endpoint %q: must be an https:// URL (the pod sends its token)", endpoint)
+	}
+	return nil
 }
 
 // PermanentError is a refusal that asking again will not change (the
@@ -45,6 +63,14 @@ type PermanentError struct{ Err error }
 
 func (e *PermanentError) Error() string { return e.Err.Error() }
 func (e *PermanentError) Unwrap() error { return e.Err }
+
+// ThrottledError says the controller answered but asks this pod to ask
+// less often (429): it is reachable, so this is no step towards the
+// fallback.
+type ThrottledError struct{ Err error }
+
+func (e *ThrottledError) Error() string { return e.Err.Error() }
+func (e *ThrottledError) Unwrap() error { return e.Err }
 
 // Ask asks once.
 func (c *Client) Ask(ctx context.Context) (Answer, error) {
@@ -66,6 +92,8 @@ func (c *Client) Ask(ctx context.Context) (Answer, error) {
 	switch {
 	case resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
 		return Answer{}, &PermanentError{fmt.Errorf("controller refused: %s: %s", resp.Status, strings.TrimSpace(string(body)))}
+	case resp.StatusCode == http.StatusTooManyRequests:
+		return Answer{}, &ThrottledError{fmt.Errorf("controller answered %s: %s", resp.Status, strings.TrimSpace(string(body)))}
 	case resp.StatusCode != http.StatusOK:
 		return Answer{}, fmt.Errorf("controller answered %s: %s", resp.Status, strings.TrimSpace(string(body)))
 	}
@@ -131,11 +159,14 @@ func Wait(ctx context.Context, ask func(context.Context) (Answer, error), o Wait
 		a, err := ask(ctx)
 		now := clk.Now()
 		var perm *PermanentError
+		var throttled *ThrottledError
 		switch {
 		case err == nil && a.Drained:
 			return Result{Outcome: OutcomeDrained, Answer: a, Waited: now.Sub(start)}
 		case err == nil:
 			last, failingSince = a, time.Time{}
+		case errors.As(err, &throttled):
+			failingSince = time.Time{}
 		case errors.As(err, &perm):
 			return fallback(ctx, start, deadline, o, clk, err)
 		default:

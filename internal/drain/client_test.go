@@ -24,10 +24,11 @@ func (s *script) ask(context.Context) (Answer, error) {
 	return f()
 }
 
-func draining() (Answer, error) { return Answer{Reason: ReasonDraining}, nil }
-func drained() (Answer, error)  { return Answer{Drained: true, Reason: ReasonDrained}, nil }
-func down() (Answer, error)     { return Answer{}, errors.New("connection refused") }
-func refused() (Answer, error)  { return Answer{}, &PermanentError{errors.New("401")} }
+func draining() (Answer, error)  { return Answer{Reason: ReasonDraining}, nil }
+func drained() (Answer, error)   { return Answer{Drained: true, Reason: ReasonDrained}, nil }
+func down() (Answer, error)      { return Answer{}, errors.New("connection refused") }
+func refused() (Answer, error)   { return Answer{}, &PermanentError{errors.New("401")} }
+func throttled() (Answer, error) { return Answer{}, &ThrottledError{errors.New("429")} }
 
 func TestWait(t *testing.T) {
 	o := WaitOptions{MaxWait: 20 * time.Second, FallbackWait: 8 * time.Second, Interval: 100 * time.Millisecond, UnreachableAfter: 2 * time.Second}
@@ -42,6 +43,7 @@ func TestWait(t *testing.T) {
 		{"a refused token falls back at once", script{refused}, OutcomeFallback, 8 * time.Second},
 		{"a short outage within UnreachableAfter does not fall back", script{down, down, down, draining, drained}, OutcomeDrained, 400 * time.Millisecond},
 		{"never drained ends at the max wait", script{draining}, OutcomeMaxWait, 20 * time.Second},
+		{"a throttled ask is an answer, not an outage", script{down, throttled, down, throttled}, OutcomeMaxWait, 20 * time.Second},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -63,25 +65,25 @@ func TestWait(t *testing.T) {
 	})
 }
 
-func TestVerdict(t *testing.T) {
+func TestCheckEndpoint(t *testing.T) {
 	tests := []struct {
-		name   string
-		ts     []TargetState
-		want   bool
-		reason string
+		endpoint string
+		ok       bool
 	}{
-		{"no binding drains the pod", nil, true, ReasonNoBinding},
-		{"removed on every instance", []TargetState{{State: "Absent"}, {State: "Absent"}}, true, ReasonDrained},
-		{"drained on one, removed on the other", []TargetState{{State: "Drained"}, {State: "Absent"}}, true, ReasonDrained},
-		{"still serving on one instance", []TargetState{{State: "Absent"}, {State: "Healthy"}}, false, ReasonDraining},
-		{"draining with a session open", []TargetState{{State: "Draining", Sessions: 1}}, false, ReasonDraining},
-		{"an instance that did not answer", []TargetState{{State: "Absent"}, {Error: "refused"}}, false, ReasonInstanceUnreachable},
+		{"https://zerodrop-webhook.zerodrop-system.svc:9444/v1/drained", true},
+		{"http://zerodrop-webhook.zerodrop-system.svc:9444/v1/drained", false},
+		{"HTTP://127.0.0.1:9444/v1/drained", false},
+		{"https:///v1/drained", false},
+		{"127.0.0.1:9444", false},
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, reason := Verdict(tt.ts)
-			if got != tt.want || reason != tt.reason {
-				t.Errorf("Verdict = %v %s, want %v %s", got, reason, tt.want, tt.reason)
+		t.Run(tt.endpoint, func(t *testing.T) {
+			err := CheckEndpoint(tt.endpoint)
+			if (err == nil) != tt.ok {
+				t.Errorf("CheckEndpoint(%q) = %v, want ok %v", tt.endpoint, err, tt.ok)
+			}
+			if _, err := NewClient(tt.endpoint, "token", nil); (err == nil) != tt.ok {
+				t.Errorf("NewClient(%q) = %v, want ok %v", tt.endpoint, err, tt.ok)
 			}
 		})
 	}

@@ -1,13 +1,17 @@
 // Package manager assembles zerodrop's controller process: the
 // controller-runtime manager with its scheme, leader election, health and
-// readiness endpoints, metrics, the pod webhook and the reconcilers. The
+// readiness endpoints, metrics, the pod webhook, the drain endpoint on its
+// own listener and the reconcilers. The
 // controller subcommand and the integration tests both build it here, so
 // tests run the same wiring users do.
 package manager
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,6 +39,21 @@ import (
 // LeaderElectionID names the controller's leader-election lease.
 const LeaderElectionID = "controller.zerodrop.dev"
 
+// Defaults of leader election (controller-runtime's): a crashed leader's
+// lease runs out after DefaultLeaseDuration; a leader that stops cleanly
+// releases it at once (LeaderElectionReleaseOnCancel), so a rolling update
+// of the controller hands over within DefaultRetryPeriod. The drain
+// endpoint does not wait for either: every replica drains its callers.
+const (
+	DefaultLeaseDuration = 15 * time.Second
+	DefaultRenewDeadline = 10 * time.Second
+	DefaultRetryPeriod   = 2 * time.Second
+)
+
+// DefaultDrainAddr is where the drain endpoint listens: its own port,
+// apart from the webhook's, so that a flood of asks cannot slow admission.
+const DefaultDrainAddr = ":9444"
+
 // Defaults of the controller's polling. The poll interval bounds how long
 // after a load balancer's own state change the gate follows.
 const (
@@ -49,9 +68,13 @@ type Options struct {
 	// ProbeAddr serves /healthz and /readyz ("0" turns them off).
 	ProbeAddr string
 	// LeaderElection turns leader election on; LeaderElectionNamespace
-	// holds its lease.
+	// holds its lease. The leader releases the lease when it stops.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// LeaseDuration, RenewDeadline and RetryPeriod time leader election;
+	// zero means DefaultLeaseDuration, DefaultRenewDeadline and
+	// DefaultRetryPeriod.
+	LeaseDuration, RenewDeadline, RetryPeriod time.Duration
 	// WebhookHost, WebhookPort and WebhookCertDir say where the webhook
 	// listens and where its tls.crt and tls.key are.
 	WebhookHost    string
@@ -62,9 +85,12 @@ type Options struct {
 	PollInterval   time.Duration
 	ResyncInterval time.Duration
 	// Drain configures the preStop wait the webhook injects (off when its
-	// Image is empty). The drain endpoint it calls is served on the webhook
-	// server at drain.Path either way.
+	// Image is empty).
 	Drain zdwebhook.DrainInjection
+	// DrainAddr is where the drain endpoint (drain.Path) listens, with TLS
+	// from WebhookCertDir; empty or "0" turns it off. Every replica serves
+	// it, leader or not.
+	DrainAddr string
 	// Instances connects to load-balancer instances.
 	Instances pool.InstanceFactory
 	// ClusterID identifies this cluster in the owner tag of every target
@@ -97,14 +123,19 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err != nil {
 		return nil, err
 	}
+	lease, renew, retry := cmp.Or(o.LeaseDuration, DefaultLeaseDuration), cmp.Or(o.RenewDeadline, DefaultRenewDeadline), cmp.Or(o.RetryPeriod, DefaultRetryPeriod)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
-		Scheme:                  scheme,
-		Metrics:                 metricsserver.Options{BindAddress: o.MetricsAddr},
-		HealthProbeBindAddress:  o.ProbeAddr,
-		LeaderElection:          o.LeaderElection,
-		LeaderElectionID:        LeaderElectionID,
-		LeaderElectionNamespace: o.LeaderElectionNamespace,
-		Controller:              config.Controller{SkipNameValidation: &o.SkipNameValidation},
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.ProbeAddr,
+		LeaderElection:                o.LeaderElection,
+		LeaderElectionID:              LeaderElectionID,
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+		RenewDeadline:                 &renew,
+		RetryPeriod:                   &retry,
+		Controller:                    config.Controller{SkipNameValidation: &o.SkipNameValidation},
 		WebhookServer: webhook.NewServer(webhook.Options{
 			Host: o.WebhookHost, Port: o.WebhookPort, CertDir: o.WebhookCertDir,
 		}),
@@ -153,17 +184,56 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		Recorder: mgr.GetEventRecorder("zerodrop-webhook"),
 		Metrics:  webhookMetrics,
 	}})
-	mgr.GetWebhookServer().Register(drain.Path, &drain.Handler{Client: mgr.GetClient(), APIReader: mgr.GetAPIReader(), Pool: lbs})
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return nil, fmt.Errorf("adding healthz check: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, fmt.Errorf("adding readyz check: %w", err)
 	}
+	if err := addDrainServer(mgr, cfg, o, lbs, clusterID); err != nil {
+		return nil, err
+	}
 	if err := mgr.Add(closer{lbs}); err != nil {
 		return nil, fmt.Errorf("adding pool closer: %w", err)
 	}
 	return mgr, nil
+}
+
+// addDrainServer serves the drain endpoint on its own listener, on every
+// replica, unless o.DrainAddr turns it off.
+func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Pool, clusterID string) error {
+	if o.DrainAddr == "" || o.DrainAddr == "0" {
+		return nil
+	}
+	// TokenReviews get their own client-side rate limit, so that many pods
+	// terminating at once neither wait behind the reconciler's calls nor
+	// hold them up.
+	rc := rest.CopyConfig(cfg)
+	rc.QPS, rc.Burst, rc.RateLimiter = drain.DefaultReviewQPS, drain.DefaultReviewBurst, nil
+	reviews, err := client.New(rc, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return fmt.Errorf("creating the TokenReview client: %w", err)
+	}
+	h := &drain.Handler{
+		Client:    mgr.GetClient(),
+		APIReader: mgr.GetAPIReader(),
+		Reviewer:  drain.NewReviewer(reviews),
+		Limiter:   drain.NewPodLimiter(),
+		Pool:      lbs,
+		ClusterID: clusterID,
+	}
+	certDir := o.WebhookCertDir
+	if certDir == "" {
+		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs") // the webhook server's default
+	}
+	srv := drain.NewServer(o.DrainAddr, certDir, h, mgr.GetLogger().WithName("drain"))
+	if err := mgr.Add(srv); err != nil {
+		return fmt.Errorf("adding the drain endpoint: %w", err)
+	}
+	if err := mgr.AddReadyzCheck("drain", srv.StartedChecker()); err != nil {
+		return fmt.Errorf("adding readyz check: %w", err)
+	}
+	return nil
 }
 
 // resolveClusterID returns id, or the kube-system namespace's UID when id

@@ -84,19 +84,24 @@ func requirements(tb testing.TB) {
 	}
 }
 
-// setup starts a demo environment for s, stopped at the end of the test.
-func setup(tb testing.TB, s *demo.Scenario) *demo.Environment {
+// setup starts a demo environment for s, stopped at the end of the test;
+// opts adjust its options.
+func setup(tb testing.TB, s *demo.Scenario, opts ...func(*demo.Options)) *demo.Environment {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	tb.Cleanup(cancel)
-	env, err := demo.Setup(ctx, s, demo.Options{
+	o := demo.Options{
 		ZerodropBinary: zerodropBinary,
 		BinDir:         filepath.Join("..", "..", "bin"),
 		// localcluster's own tests use the first node ranges; go test runs
 		// packages in parallel.
 		FirstNodeIndex: 20,
 		Progress:       progress(tb),
-	})
+	}
+	for _, f := range opts {
+		f(&o)
+	}
+	env, err := demo.Setup(ctx, s, o)
 	if err != nil {
 		tb.Fatalf("setting up the demo environment: %v", err)
 	}

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/webhook"
@@ -39,7 +40,12 @@ func NewCommand(ctx context.Context) *cobra.Command {
 every instance of its LoadBalancer as soon as they have an IP, sets their
 readiness gate True once every instance reports them healthy, and drains then
 removes the targets of pods that leave. It also serves the pod webhook that
-injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
+injects the readiness gate, the drain endpoint the injected preStop asks (on
+its own listener), and /healthz, /readyz and Prometheus metrics.
+
+Run two or more replicas: one leader reconciles; every replica serves the
+webhook and the drain endpoint, and a replica asked by a terminating pod
+drains that pod's own targets itself, so drains go on while the lease moves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(ctx) },
 	}
@@ -48,11 +54,15 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.context, "context", "", "kubeconfig context to use")
 	fl.StringVar(&f.opts.MetricsAddr, "metrics-bind-address", ":8080", `address of the metrics endpoint ("0" turns it off)`)
 	fl.StringVar(&f.opts.ProbeAddr, "health-probe-bind-address", ":8081", `address of /healthz and /readyz ("0" turns them off)`)
-	fl.BoolVar(&f.opts.LeaderElection, "leader-elect", true, "elect a leader so that only one replica reconciles")
+	fl.BoolVar(&f.opts.LeaderElection, "leader-elect", true, "elect a leader so that only one replica reconciles (every replica serves the webhook and the drain endpoint); the leader releases the lease when it stops")
 	fl.StringVar(&f.opts.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the leader-election lease (default: the pod's namespace)")
+	fl.DurationVar(&f.opts.LeaseDuration, "leader-elect-lease-duration", manager.DefaultLeaseDuration, "how long a lease holds without renewal: the longest a crashed leader blocks the next")
+	fl.DurationVar(&f.opts.RenewDeadline, "leader-elect-renew-deadline", manager.DefaultRenewDeadline, "how long the leader tries to renew before it gives up leading (shorter than the lease duration)")
+	fl.DurationVar(&f.opts.RetryPeriod, "leader-elect-retry-period", manager.DefaultRetryPeriod, "how often replicas try to acquire or renew the lease")
 	fl.StringVar(&f.opts.WebhookHost, "webhook-host", "", "address the webhook listens on (default all)")
 	fl.IntVar(&f.opts.WebhookPort, "webhook-port", 9443, "port the webhook listens on")
-	fl.StringVar(&f.opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding the webhook's tls.crt and tls.key")
+	fl.StringVar(&f.opts.WebhookCertDir, "webhook-cert-dir", "", "directory holding the tls.crt and tls.key of the webhook and the drain endpoint (reloaded when they change)")
+	fl.StringVar(&f.opts.DrainAddr, "drain-bind-address", manager.DefaultDrainAddr, `address of the drain endpoint `+drain.Path+`, its own TLS listener apart from the webhook's ("0" turns it off)`)
 	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
 	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
 	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container, pinned as name:tag (not latest) or name@sha256:digest (empty: no drain-wait injection)")
@@ -61,7 +71,7 @@ injects the readiness gate, and /healthz, /readyz and Prometheus metrics.`,
 	fl.StringVar(&f.injector.cpuLimit, "injector-cpu-limit", webhook.DefaultInjectorCPULimit, `CPU limit of the injected init container ("" for none)`)
 	fl.StringVar(&f.injector.memoryLimit, "injector-memory-limit", webhook.DefaultInjectorMemoryLimit, `memory limit of the injected init container ("" for none)`)
 	fl.StringVar(&f.opts.Drain.BinaryInImage, "injector-binary", "/zerodrop", "path of zerodrop inside --injector-image")
-	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc/v1/drained", "URL of the drain endpoint as pods reach it")
+	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc:9444"+drain.Path, "https URL of the drain endpoint (--drain-bind-address) as pods reach it")
 	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
 	fl.StringVar(&f.opts.ClusterID, "cluster-id", "", "identity of this cluster in the owner tag of every load-balancer target (default: the kube-system namespace's UID); set it to tell apart clusters that share a backend")
 	fl.BoolVar(&f.development, "log-development", false, "human-readable logs instead of JSON")
@@ -86,6 +96,11 @@ func (f *flags) run(ctx context.Context) error {
 	cfg, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{CurrentContext: f.context}).ClientConfig()
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
+	}
+	if f.opts.Drain.Image != "" {
+		if err := drain.CheckEndpoint(f.opts.Drain.Endpoint); err != nil {
+			return fmt.Errorf("--drain-endpoint: %w", err)
+		}
 	}
 	f.opts.Instances = provider.New
 	if f.drainCAFile != "" {

@@ -42,6 +42,9 @@ func NewCommand(ctx context.Context) *cobra.Command {
 service-account token, whether every load-balancer instance has removed this
 pod's targets or closed their last session, and returns as soon as it has.
 
+The endpoint must be https:// (the token must not travel in clear). Each
+ask is bounded by 2s; a 429 ("ask again") is an answer, not a failure.
+
 It never waits longer than --max-wait (the pod's grace period minus the app's
 shutdown budget). If the controller cannot be reached it waits --fallback-wait
 from the start instead (computed from the load balancer's own settings:

@@ -94,6 +94,15 @@ func TestNewCommand(t *testing.T) {
 			t.Fatalf("err %v, want their exit code 7", err)
 		}
 	})
+	t.Run("an http:// endpoint is refused before any token is sent", func(t *testing.T) {
+		var asked atomic.Int64
+		srv := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { asked.Add(1) }))
+		defer srv.Close()
+		_, err := run(t, "--endpoint="+srv.URL+drain.Path, "--max-wait=1s", "--fallback-wait=10ms")
+		if err == nil || !strings.Contains(err.Error(), "https") || asked.Load() != 0 {
+			t.Fatalf("err %v after %d requests, want an https error and none", err, asked.Load())
+		}
+	})
 	t.Run("no endpoint is a usage error", func(t *testing.T) {
 		if _, err := run(t); err == nil || !strings.Contains(err.Error(), "--endpoint") {
 			t.Fatalf("err %v", err)
