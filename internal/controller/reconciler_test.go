@@ -172,3 +172,32 @@ func gateTrue(t *testing.T, c client.Client, name string) bool {
 	}
 	return targets.ConditionTrue(p, corev1.PodConditionType(v1alpha1.GateConditionType("web")))
 }
+
+func TestTargetBindingReconciler_doesNotPutBackATargetWhosePodIsTerminating(t *testing.T) {
+	gate := corev1.PodCondition{Type: corev1.PodConditionType(v1alpha1.GateConditionType("web")), Status: corev1.ConditionTrue}
+	cached := gatedPod("a", "10.0.0.1", gate) // the cache has not seen the deletion yet
+	f := newReconcilerFixture(t, cached)
+	live := cached.DeepCopy()
+	now := metav1.Now()
+	live.DeletionTimestamp, live.Finalizers = &now, []string{"test/hold"}
+	scheme := f.c.Scheme()
+	f.r.APIReader = clientfake.NewClientBuilder().WithScheme(scheme).WithObjects(live).Build()
+	tg := loadbalancer.Target{Address: netip.MustParseAddrPort("10.0.0.1:8080"), Owner: f.owner(),
+		Settings: checkSettings(&v1alpha1.TargetBinding{}).Tag()}
+	if err := f.lb.Register(context.Background(), "be", loadbalancer.CheckSettings{}, tg); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.lb.SetState("be", tg, loadbalancer.StateDraining); err != nil { // drained by the drain endpoint
+		t.Fatal(err)
+	}
+	f.lb.ResetCalls()
+	f.reconcile()
+	if regs := f.lb.CallsTo(fake.MethodRegister); len(regs) != 0 {
+		t.Errorf("Register calls %+v: a target the drain endpoint drained was put back in service while its pod terminates", regs)
+	}
+	f.r.APIReader = clientfake.NewClientBuilder().WithScheme(scheme).WithObjects(cached.DeepCopy()).Build() // not terminating after all
+	f.reconcile()
+	if regs := f.lb.CallsTo(fake.MethodRegister); len(regs) != 1 {
+		t.Errorf("Register calls %+v: a serving pod's draining target is put back in service", regs)
+	}
+}

@@ -66,6 +66,9 @@ type TargetBindingReconciler struct {
 	// ClusterID identifies the cluster in the owner tag of the binding's
 	// targets (targets.Owner).
 	ClusterID string
+	// APIReader, if set, reads pods straight from the API server before a
+	// target on its way out is put back in service (see stillServing).
+	APIReader client.Reader
 	// PollInterval is how soon a binding is looked at again while some of
 	// its targets are on their way in or out: it bounds gate latency.
 	PollInterval time.Duration
@@ -337,6 +340,7 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 		}
 		fresh := loadbalancer.Target{Owner: s.owner, Settings: check.Tag()}
 		p := PlanInstance(want, fresh, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
+		p.Register = r.stillServing(ctx, s, st.Targets, p.Register)
 		if !p.Empty() {
 			s.pending = true
 			log.FromContext(ctx).V(1).Info("applying plan", "instance", inst.Name,
@@ -348,6 +352,38 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 		}
 	}
 	return nil
+}
+
+// stillServing drops from register the targets on their way out (draining,
+// drained, in maintenance) whose pod the API server, read directly, shows
+// terminating: the drain endpoint of any replica drains a terminating
+// pod's target as soon as the pod asks, which can be before this
+// controller's cache shows the deletion, and putting it back in service
+// then could let SIGTERM land while the LB routes to it.
+func (r *TargetBindingReconciler) stillServing(ctx context.Context, s *syncState, observed []loadbalancer.TargetStatus, register []loadbalancer.Target) []loadbalancer.Target {
+	if r.APIReader == nil {
+		return register
+	}
+	leaving := map[loadbalancer.Target]bool{}
+	for _, ts := range observed {
+		if leavingState(ts.State) {
+			leaving[ts.Target] = true
+		}
+	}
+	return slices.DeleteFunc(register, func(t loadbalancer.Target) bool {
+		pod := s.desired[t.Address]
+		if !leaving[t] || pod == nil {
+			return false
+		}
+		live := &corev1.Pod{}
+		err := r.APIReader.Get(ctx, client.ObjectKeyFromObject(pod), live)
+		if err == nil && live.UID == pod.UID && live.DeletionTimestamp == nil {
+			return false
+		}
+		s.pending = true
+		log.FromContext(ctx).V(1).Info("not re-registering a leaving target", "pod", pod.Name, "target", t.String())
+		return true
+	})
 }
 
 // apply carries one instance's plan out and keeps the drain bookkeeping.

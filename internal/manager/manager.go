@@ -165,6 +165,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 		PollInterval:   o.PollInterval,
 		ResyncInterval: o.ResyncInterval,
 		DrainInjection: o.Drain.Image != "",
+		APIReader:      mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)
