@@ -151,9 +151,9 @@ func TestPlanInstance_staleSettingsAreReplacedWithoutAGap(t *testing.T) {
 
 func TestCheckSettings_Tag(t *testing.T) {
 	a := loadbalancer.CheckSettings{Interval: time.Second, Rise: 2, Fall: 2}
-	b := a
+	same, b := a, a
 	b.Rise = 3
-	if a.Tag() != a.Tag() || a.Tag() == b.Tag() || len(a.Tag()) != loadbalancer.SettingsTagLen {
+	if a.Tag() != same.Tag() || a.Tag() == b.Tag() || len(a.Tag()) != loadbalancer.SettingsTagLen {
 		t.Errorf("Tag: %q %q", a.Tag(), b.Tag())
 	}
 }
