@@ -39,11 +39,9 @@ func (r gateLabelMissing) Check(c *Context) []Finding {
 				continue
 			}
 			seen[key] = true
-			nsObj := &Object{Ref: ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: ns}, Loc: f.Via.Loc}
-			for _, o := range m.Objects {
-				if o.Ref.Kind == "Namespace" && o.Ref.Name == ns {
-					nsObj = o
-				}
+			nsObj := m.NamespaceObject(ns)
+			if nsObj == nil {
+				nsObj = &Object{Ref: ObjectRef{APIVersion: "v1", Kind: "Namespace", Name: ns}, Loc: f.Via.Loc}
 			}
 			out = append(out, finding(r.Meta(), nsObj, nsObj.FieldLoc("metadata", "labels"),
 				fmt.Sprintf("namespace %s has no %s=enabled label, so pods behind %s get no readiness gate", ns, f.GateLabel, f.Name()),
