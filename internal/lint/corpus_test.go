@@ -151,7 +151,8 @@ func TestRules_seeds(t *testing.T) {
 // TestWriteReport_golden compares every format over the whole corpus with
 // testdata/golden; -update rewrites them.
 func TestWriteReport_golden(t *testing.T) {
-	res := lintEach(t, nil, filepath.Join("testdata", "seeds"), filepath.Join("testdata", "rules"), filepath.Join("testdata", "bad"))
+	res := lintEach(t, nil, filepath.Join("testdata", "seeds"), filepath.Join("testdata", "rules"), filepath.Join("testdata", "bad"),
+		filepath.Join("testdata", "kinds"), filepath.Join("testdata", "realworld"))
 	if len(res.Findings) == 0 || len(res.Errors) == 0 {
 		t.Fatalf("corpus gave %d findings and %d input errors: want some of each", len(res.Findings), len(res.Errors))
 	}

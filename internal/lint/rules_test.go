@@ -47,6 +47,12 @@ func TestRules_splitsAndFolds(t *testing.T) {
 		{"ip targets, namespace without the gate label: ZD502 only", nsShopUnlabelled + readRuleFile(t, "ZD301", "fail.yaml"), nil, []string{"ZD502"}, []string{"ZD301"}},
 		{"ZD502 disabled: ZD301 reports it", nsShopUnlabelled + readRuleFile(t, "ZD301", "fail.yaml"), disable502, []string{"ZD301"}, []string{"ZD502"}},
 		{"a ReplicationController is selected", rc, nil, nil, []string{"ZD601", "ZD603"}},
+		{"a policy/v1 PDB with selector {} covers every pod of its namespace", replaceLast(t, readRuleFile(t, "ZD401", "pass.yaml"),
+			"  selector:\n    matchLabels:\n      app: web", "  selector: {}"), nil, nil, []string{"ZD401"}},
+		{"a policy/v1 PDB without a selector covers none", replaceLast(t, readRuleFile(t, "ZD401", "pass.yaml"),
+			"  selector:\n    matchLabels:\n      app: web", ""), nil, []string{"ZD401"}, nil},
+		{"a StatefulSet scaled to 0 has no capacity gap", "apiVersion: v1\nkind: Service\nmetadata:\n  name: db\nspec:\n  selector:\n    app: legacy\n---\n" +
+			"apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 0\n  template:\n" + tmpl, nil, nil, []string{"ZD303", "ZD405"}},
 		{"a CronJob's pods are selected but not checked", job, nil, []string{"ZD603"}, []string{"ZD601", "ZD101"}},
 	}
 	for _, tt := range tests {
@@ -64,6 +70,15 @@ func TestRules_splitsAndFolds(t *testing.T) {
 			}
 		})
 	}
+}
+
+func replaceLast(t *testing.T, s, old, new string) string {
+	t.Helper()
+	i := strings.LastIndex(s, old)
+	if i < 0 {
+		t.Fatalf("%q not found", old)
+	}
+	return s[:i] + new + s[i+len(old):]
 }
 
 func indent(s, by string) string {
