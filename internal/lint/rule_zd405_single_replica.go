@@ -15,7 +15,8 @@ func (singleReplica) Meta() RuleMeta {
 			"crash leaves the Service and its load balancer with no endpoint until a replacement is scheduled, started " +
 			"and marked healthy: every request in that window fails. A PodDisruptionBudget cannot help (it would block " +
 			"the drain instead). Raise the replica count, then add a PDB (ZD401). A StatefulSet of one replica is " +
-			"reported by ZD303.",
+			"reported by ZD303. For a singleton by design (a leader, a primary) accept the risk with the " +
+			"lint.zerodrop.dev/ignore annotation.",
 		HelpURI: docPDB,
 		Formula: "replicas (HPA minReplicas if scaled) == 1 && a Service selects the pods",
 		Fix:     "spec:\n  replicas: 2",
