@@ -184,7 +184,17 @@ func (d *Decoder) decodeNode(file string, n *yaml.Node, defaultAPIVersion, defau
 	}
 	var raw map[string]any
 	if err := n.Decode(&raw); err != nil {
-		return nil, []InputError{yamlError(file, 0, err)}
+		e := yamlError(file, 0, err)
+		if e.Location.Line == 0 {
+			e.Location.Line = n.Line
+		}
+		if strings.Contains(err.Error(), "excessive aliasing") {
+			if a, size := largestAlias(n); a != nil {
+				e.Location.Line = a.Line
+				e.Message += fmt.Sprintf(" (alias *%s at line %d expands to %d nodes)", a.Value, a.Line, size)
+			}
+		}
+		return nil, []InputError{e}
 	}
 	if _, ok := raw["apiVersion"]; !ok && defaultAPIVersion != "" {
 		raw["apiVersion"] = defaultAPIVersion
@@ -320,3 +330,47 @@ func nodeKindName(k yaml.Kind) string {
 	}
 	return "node"
 }
+
+// largestAlias returns the alias node of n whose expansion is largest (the
+// first such in document order) and that expansion's size in nodes,
+// saturating at maxAliasExpansion, so that an alias bomb is reported at the
+// alias that sets it off. Sizes are memoised per node: linear in n.
+func largestAlias(n *yaml.Node) (*yaml.Node, int) {
+	sizes := map[*yaml.Node]int{}
+	var best *yaml.Node
+	bestSize := 0
+	var size func(*yaml.Node, int) int
+	size = func(x *yaml.Node, depth int) int {
+		if x == nil {
+			return 0
+		}
+		if s, ok := sizes[x]; ok {
+			return s
+		}
+		if depth > 1000 {
+			return maxAliasExpansion
+		}
+		sizes[x] = maxAliasExpansion // a cycle expands without end
+		total := 1
+		if x.Kind == yaml.AliasNode {
+			total = size(x.Alias, depth+1)
+		} else {
+			for _, c := range x.Content {
+				total += size(c, depth+1)
+				if total > maxAliasExpansion {
+					total = maxAliasExpansion
+				}
+			}
+		}
+		sizes[x] = total
+		if x.Kind == yaml.AliasNode && total > bestSize {
+			best, bestSize = x, total
+		}
+		return total
+	}
+	size(n, 0)
+	return best, bestSize
+}
+
+// maxAliasExpansion caps the sizes largestAlias computes.
+const maxAliasExpansion = 1 << 30

@@ -98,6 +98,10 @@ func TestDecoder_DecodeBadInput(t *testing.T) {
 		{"wrong field type", good + "---\napiVersion: apps/v1\nkind: Deployment\nspec: {replicas: many}\n", "replicas", 6},
 		{"binary", "\x00\x01\x02" + good, "binary file", 0},
 		{"list items not a list", good + "---\napiVersion: v1\nkind: List\nitems: 3\n", "items is not a list", 6},
+		{"alias bomb names the alias's line", good + "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\ndata:\n" +
+			"  a: &a [x,x,x,x,x,x,x,x,x]\n  b: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\n  c: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n" +
+			"  d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\n  e: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n  f: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+			"excessive aliasing (alias *e at line 15", 15},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,12 @@ type Result struct {
 // Lint runs every enabled rule over objs. cfg may be nil.
 func Lint(objs []*Object, live bool, cfg *Config) Result {
 	m := NewModel(objs, live)
-	ctx := &Context{Model: m, Settings: cfg.Settings()}
+	ctx := &Context{Model: m, Settings: cfg.Settings(), Disabled: map[string]bool{}}
+	for _, r := range Rules() {
+		if id := r.Meta().ID; cfg.disabled(id) {
+			ctx.Disabled[id] = true
+		}
+	}
 	res := Result{Objects: len(objs)}
 	byRef := map[ObjectRef]*Object{}
 	for _, o := range objs {

@@ -64,8 +64,10 @@ func NewClusterSource(cfg *rest.Config, namespace string) (*ClusterSource, error
 
 var targetBindingsGVR = zdv1alpha1.GroupVersion.WithResource("targetbindings")
 
-// Read lists namespaces, Deployments, StatefulSets, Services, Ingresses,
-// PDBs, HPAs, pods and TargetBindings. A missing TargetBinding CRD is not
+// Read lists namespaces, Deployments, StatefulSets, DaemonSets, ReplicaSets
+// that no controller owns (a Deployment's are checked through it),
+// ReplicationControllers, Services, Ingresses, PDBs, HPAs, pods and
+// TargetBindings. A missing TargetBinding CRD is not
 // an error; any other failed list is.
 func (s *ClusterSource) Read(ctx context.Context) ([]*Object, error) {
 	ns := s.Namespace
@@ -112,6 +114,21 @@ func (s *ClusterSource) Read(ctx context.Context) ([]*Object, error) {
 		func() error {
 			l, err := c.AppsV1().StatefulSets(ns).List(ctx, lo)
 			return add(l, appsv1.SchemeGroupVersion.WithKind("StatefulSet"), err)
+		},
+		func() error {
+			l, err := c.AppsV1().DaemonSets(ns).List(ctx, lo)
+			return add(l, appsv1.SchemeGroupVersion.WithKind("DaemonSet"), err)
+		},
+		func() error {
+			l, err := c.AppsV1().ReplicaSets(ns).List(ctx, lo)
+			if err == nil {
+				l.Items = unownedReplicaSets(l.Items)
+			}
+			return add(l, appsv1.SchemeGroupVersion.WithKind("ReplicaSet"), err)
+		},
+		func() error {
+			l, err := c.CoreV1().ReplicationControllers(ns).List(ctx, lo)
+			return add(l, corev1.SchemeGroupVersion.WithKind("ReplicationController"), err)
 		},
 		func() error {
 			l, err := c.CoreV1().Services(ns).List(ctx, lo)
@@ -165,4 +182,16 @@ func liveURI(r ObjectRef) string {
 		return "k8s:///" + r.Kind + "/" + r.Name
 	}
 	return "k8s:///namespaces/" + r.Namespace + "/" + r.Kind + "/" + r.Name
+}
+
+// unownedReplicaSets drops the ReplicaSets a controller (a Deployment, an
+// Argo Rollout) owns: the owner is the workload.
+func unownedReplicaSets(items []appsv1.ReplicaSet) []appsv1.ReplicaSet {
+	out := items[:0]
+	for _, rs := range items {
+		if metav1.GetControllerOf(&rs) == nil {
+			out = append(out, rs)
+		}
+	}
+	return out
 }

@@ -90,6 +90,8 @@ type Frontend struct {
 	// DrainWait is true for a TargetBinding waiting for drain (zerodrop's
 	// injected preStop).
 	DrainWait bool
+	// drainTimeout is a TargetBinding's drain.timeout in seconds.
+	drainTimeout int32
 }
 
 // SecondsToHealthy is how long the load balancer takes to mark a new
@@ -234,6 +236,17 @@ func mergedALBAnnotations(ingressAnn, serviceAnn map[string]string) map[string]s
 // through Ingresses, an NLB when s is an AWS LoadBalancer Service, and
 // zerodrop TargetBindings.
 func (m *Model) FrontendsFor(s *Object) []Frontend {
+	si := m.services[s]
+	if si == nil {
+		return m.frontendsFor(s)
+	}
+	if !si.haveFronts {
+		si.frontends, si.haveFronts = m.frontendsFor(s), true
+	}
+	return si.frontends
+}
+
+func (m *Model) frontendsFor(s *Object) []Frontend {
 	svc := s.Obj.(*corev1.Service)
 	var out []Frontend
 	for _, io := range m.IngressesFor(s) {
@@ -268,11 +281,8 @@ func (m *Model) FrontendsFor(s *Object) []Frontend {
 			GateEnabled:           true,
 		})
 	}
-	for _, o := range m.ns(s.Ref.Namespace).targetBindings {
+	for _, o := range m.ns(s.Ref.Namespace).tbsBySvc[s.Ref.Name] {
 		tb := o.Obj.(*zdv1alpha1.TargetBinding)
-		if tb.Spec.ServiceRef.Name != s.Ref.Name {
-			continue
-		}
 		interval, healthy, unhealthy := targetBindingHealth(tb)
 		out = append(out, Frontend{
 			Kind: FrontendTargetBinding, Via: o, Service: s,
@@ -283,18 +293,40 @@ func (m *Model) FrontendsFor(s *Object) []Frontend {
 			GateConditionPrefixes: []string{zdv1alpha1.GateConditionType(tb.Name)},
 			GateEnabled:           tb.GateEnabled(),
 			DrainWait:             tb.DrainWaitEnabled(),
+			drainTimeout:          drainTimeout(tb),
 		})
 	}
 	return out
 }
 
 // WorkloadFrontends returns the frontends of every Service selecting w.
+// The slice is shared: callers must not modify it.
 func (m *Model) WorkloadFrontends(w *Workload) []Frontend {
-	var out []Frontend
-	for _, s := range m.ServicesFor(w) {
-		out = append(out, m.FrontendsFor(s)...)
+	if w.derived.frontends {
+		return w.derived.frontendList
 	}
+	w.derived.frontends = true
+	if len(w.svcClasses) == 1 {
+		w.derived.frontendList = m.classFrontends(w.svcClasses[0])
+		return w.derived.frontendList
+	}
+	var out []Frontend
+	for _, c := range w.svcClasses {
+		out = append(out, m.classFrontends(c)...)
+	}
+	w.derived.frontendList = out
 	return out
+}
+
+// classFrontends returns the frontends of every Service of c.
+func (m *Model) classFrontends(c *selectorClass) []Frontend {
+	if !c.haveFronts {
+		c.haveFronts = true
+		for _, s := range c.services {
+			c.frontends = append(c.frontends, m.FrontendsFor(s)...)
+		}
+	}
+	return c.frontends
 }
 
 // GateCovers reports whether f's readiness gate holds w's new pods back
@@ -321,20 +353,21 @@ func (m *Model) GateCovers(w *Workload, f Frontend) bool {
 // timeout of the TargetBindings that select w with drain-waiting on, when
 // w's namespace has zerodrop injection enabled; 0 otherwise.
 func (m *Model) InjectedWaitSeconds(w *Workload) int32 {
+	if w.derived.injected {
+		return w.derived.injectedSeconds
+	}
+	w.derived.injected = true
 	lbls, _ := m.NamespaceLabels(w.Object.Ref.Namespace)
 	if lbls[zdv1alpha1.LabelInject] != zdv1alpha1.LabelInjectEnabled {
 		return 0
 	}
 	var wait int32
-	for _, s := range m.ServicesFor(w) {
-		for _, tb := range m.TargetBindingsFor(s) {
-			if tb.DrainWaitEnabled() {
-				if t := drainTimeout(tb); t > wait {
-					wait = t
-				}
-			}
+	for _, f := range m.WorkloadFrontends(w) {
+		if f.Kind == FrontendTargetBinding && f.DrainWait && f.drainTimeout > wait {
+			wait = f.drainTimeout
 		}
 	}
+	w.derived.injectedSeconds = wait
 	return wait
 }
 

@@ -69,24 +69,11 @@ func (m *Model) maxPreStop(w *Workload) (PreStop, string) {
 	return best, name
 }
 
-// loadBalanced returns the workloads some Service selects.
-func (m *Model) loadBalanced() []*Workload {
-	var out []*Workload
-	for _, w := range m.Workloads {
-		if len(m.ServicesFor(w)) > 0 {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
 // selectorLines renders w's pod labels as matchLabels lines at indent.
 func selectorLines(w *Workload, indent string) []string {
 	lbls := w.Template.Labels
-	if w.Deployment != nil && w.Deployment.Spec.Selector != nil && len(w.Deployment.Spec.Selector.MatchLabels) > 0 {
-		lbls = w.Deployment.Spec.Selector.MatchLabels
-	} else if w.StatefulSet != nil && w.StatefulSet.Spec.Selector != nil && len(w.StatefulSet.Spec.Selector.MatchLabels) > 0 {
-		lbls = w.StatefulSet.Spec.Selector.MatchLabels
+	if len(w.selector) > 0 {
+		lbls = w.selector
 	}
 	out := []string{indent + "matchLabels:"}
 	for _, k := range sortedKeys(lbls) {

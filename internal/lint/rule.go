@@ -30,6 +30,10 @@ type Rule interface {
 type Context struct {
 	Model    *Model
 	Settings Settings
+	// Disabled lists the rule IDs the config switches off, so that a rule
+	// folding its finding into another's reports it itself when that one
+	// is off.
+	Disabled map[string]bool
 }
 
 // Rules returns every rule, in ID order. New rules are added here, by hand.
@@ -37,6 +41,7 @@ func Rules() []Rule {
 	return []Rule{
 		readinessProbeMissing{},      // ZD101
 		livenessSameAsReadiness{},    // ZD102
+		probesIdentical{},            // ZD103
 		preStopMissing{},             // ZD201
 		graceShorterThanPreStop{},    // ZD202
 		graceBelowFormula{},          // ZD203
@@ -48,11 +53,15 @@ func Rules() []Rule {
 		pdbBlocksEviction{},          // ZD402
 		pdbDeprecatedAPI{},           // ZD403
 		hpaBelowPDB{},                // ZD404
+		singleReplica{},              // ZD405
+		replicasNotSpread{},          // ZD406
 		instanceTargetType{},         // ZD501
 		gateLabelMissing{},           // ZD502
 		podsMissingGate{},            // ZD503
 		nlbTimeoutAndInterval{},      // ZD504
 		selectorMatchesNothing{},     // ZD601
+		duplicateObject{},            // ZD602
+		unsupportedWorkload{},        // ZD603
 	}
 }
 
@@ -91,4 +100,6 @@ const (
 	docGateK8s     = "https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-readiness-gate"
 	docNLBHealth   = "https://kubernetes-sigs.github.io/aws-load-balancer-controller/latest/guide/service/annotations/#health-check"
 	docService     = "https://kubernetes.io/docs/concepts/services-networking/service/#defining-a-service"
+	docSpread      = "https://kubernetes.io/docs/concepts/scheduling-eviction/topology-spread-constraints/"
+	docObjectNames = "https://kubernetes.io/docs/concepts/overview/working-with-objects/names/"
 )

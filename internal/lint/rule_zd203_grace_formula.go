@@ -31,14 +31,41 @@ func (r graceBelowFormula) Check(c *Context) []Finding {
 		if grace >= need {
 			continue
 		}
-		what := "no preStop"
-		if p.Present {
-			what = fmt.Sprintf("container %q's preStop %ds (%s)", name, p.Seconds, p.Source)
-		}
-		out = append(out, finding(r.Meta(), w.Object, graceLoc(w),
-			fmt.Sprintf("terminationGracePeriodSeconds %d < %d = %s + %ds shutdown + %ds buffer: the application has only %ds after preStop before SIGKILL",
-				grace, need, what, c.Settings.ShutdownSeconds, c.Settings.BufferSeconds, grace-int64(p.Seconds)),
-			podSpecPatch(w, fmt.Sprintf("terminationGracePeriodSeconds: %d  # %d preStop + %d shutdown + %d buffer", need, p.Seconds, c.Settings.ShutdownSeconds, c.Settings.BufferSeconds))))
+		out = append(out, finding(r.Meta(), w.Object, graceLoc(w), graceFormulaMessage(grace, need, p, name, c.Settings),
+			podSpecPatch(w, "terminationGracePeriodSeconds: "+fmt.Sprint(need)+"  # "+graceFormulaTerms(p, c.Settings))))
 	}
 	return out
+}
+
+// graceFormulaTerms renders the terms of seed 003's formula that apply:
+// "20 preStop + 10 shutdown + 10 buffer", without the preStop when there is
+// none.
+func graceFormulaTerms(p PreStop, s Settings) string {
+	t := fmt.Sprintf("%d shutdown + %d buffer", s.ShutdownSeconds, s.BufferSeconds)
+	if p.Present {
+		t = fmt.Sprintf("%d preStop + ", p.Seconds) + t
+	}
+	return t
+}
+
+// graceFormulaMessage explains ZD203 for the object at hand: with or
+// without a preStop, and for a grace period of 0 (immediate SIGKILL).
+func graceFormulaMessage(grace, need int64, p PreStop, container string, s Settings) string {
+	terms := fmt.Sprintf("%ds shutdown + %ds buffer", s.ShutdownSeconds, s.BufferSeconds)
+	if p.Present {
+		terms = fmt.Sprintf("container %q's preStop %ds (%s) + ", container, p.Seconds, p.Source) + terms
+	}
+	left := grace - int64(p.Seconds)
+	var what string
+	switch {
+	case grace == 0:
+		what = "0 asks for an immediate SIGKILL (the kubelet still allows its 2 s minimum): requests in flight are cut off"
+	case !p.Present:
+		what = fmt.Sprintf("the application has only %ds after SIGTERM before SIGKILL", grace)
+	case !p.Exact:
+		what = fmt.Sprintf("the application has at most %ds after preStop before SIGKILL", left)
+	default:
+		what = fmt.Sprintf("the application has only %ds after preStop before SIGKILL", left)
+	}
+	return fmt.Sprintf("terminationGracePeriodSeconds %d < %d = %s: %s", grace, need, terms, what)
 }

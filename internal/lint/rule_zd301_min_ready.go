@@ -10,11 +10,14 @@ func (minReadyBelowHealthy) Meta() RuleMeta {
 		ID: "ZD301", Severity: SeverityWarning, Title: "minReadySeconds shorter than the load balancer's time to mark a target healthy",
 		Why: "A new pod is Ready for Kubernetes long before the load balancer has seen enough passing health checks to " +
 			"send it traffic (seed 003: Ready at T+12 s, ALB healthy at T+60 s: 48 s of 502s). Without a readiness gate the " +
-			"Deployment then removes old pods the load balancer still needs. minReadySeconds makes the controller wait; " +
-			"a readiness gate (AWS: namespace label elbv2.k8s.aws/pod-readiness-gate-inject=enabled with IP targets; " +
-			"zerodrop: zerodrop.dev/readiness-gate-inject=enabled and a TargetBinding) makes it wait for the real state.",
+			"rollout (Deployment, StatefulSet, DaemonSet) then removes old pods the load balancer still needs. " +
+			"minReadySeconds makes the controller wait; a readiness gate (AWS: namespace label " +
+			"elbv2.k8s.aws/pod-readiness-gate-inject=enabled with IP targets; zerodrop: zerodrop.dev/readiness-gate-inject=enabled " +
+			"and a TargetBinding) makes it wait for the real state. Not reported for an AWS load balancer with instance " +
+			"targets (its targets are nodes, whose health checks do not follow new pods: ZD501 reports the target type), " +
+			"nor when ZD502 reports the missing gate label behind the same load balancer (the same root cause).",
 		HelpURI: docMinReady,
-		Formula: "minReadySeconds >= health-check interval × healthy threshold (ALB defaults 15 s × 2, NLB 10 s × 3, TargetBinding 2 s × 2), unless a readiness gate covers the load balancer",
+		Formula: "minReadySeconds >= health-check interval × healthy threshold (ALB defaults 15 s × 2, NLB 10 s × 3, TargetBinding 2 s × 2), for IP-target load balancers no readiness gate covers",
 		Fix:     "minReadySeconds: 30",
 	}
 }
@@ -23,17 +26,18 @@ func (r minReadyBelowHealthy) Check(c *Context) []Finding {
 	var out []Finding
 	m := c.Model
 	for _, w := range m.loadBalanced() {
-		if w.Deployment == nil && w.StatefulSet == nil {
+		if !w.HasRollout() {
 			continue
 		}
 		var worst *Frontend
-		for _, f := range m.WorkloadFrontends(w) {
-			if m.GateCovers(w, f) {
+		fronts := m.WorkloadFrontends(w)
+		for i := range fronts {
+			f := &fronts[i]
+			if !f.TargetTypeIP || m.GateCovers(w, *f) || !c.Disabled["ZD502"] && m.gateLabelMissing(w, *f) {
 				continue
 			}
 			if worst == nil || f.SecondsToHealthy() > worst.SecondsToHealthy() {
-				f := f
-				worst = &f
+				worst = f
 			}
 		}
 		if worst == nil || w.MinReadySeconds >= worst.SecondsToHealthy() {

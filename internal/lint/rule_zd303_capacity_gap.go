@@ -24,7 +24,9 @@ func (rollingUpdateCapacityGap) Meta() RuleMeta {
 
 func (r rollingUpdateCapacityGap) Check(c *Context) []Finding {
 	var out []Finding
-	for _, w := range c.Model.loadBalanced() {
+	m := c.Model
+	for _, w := range m.loadBalanced() {
+		replicas := m.MinReplicas(w)
 		fix := objectPatch(w.Object, "spec:", "  strategy:", "    type: RollingUpdate", "    rollingUpdate:", "      maxSurge: 1", "      maxUnavailable: 0")
 		switch {
 		case w.Deployment != nil:
@@ -37,11 +39,11 @@ func (r rollingUpdateCapacityGap) Check(c *Context) []Finding {
 			var ru RollingUpdate
 			var err error
 			if s.RollingUpdate == nil {
-				ru, err = ResolveRollingUpdate(w.Replicas, nil, nil)
+				ru, err = ResolveRollingUpdate(replicas, nil, nil)
 			} else {
-				ru, err = ResolveRollingUpdate(w.Replicas, s.RollingUpdate.MaxSurge, s.RollingUpdate.MaxUnavailable)
+				ru, err = ResolveRollingUpdate(replicas, s.RollingUpdate.MaxSurge, s.RollingUpdate.MaxUnavailable)
 			}
-			if err != nil || ru.Rejected || ru.Unavailable < int(w.Replicas) {
+			if err != nil || ru.Rejected || ru.Unavailable < int(replicas) {
 				continue
 			}
 			why := ""
@@ -49,9 +51,9 @@ func (r rollingUpdateCapacityGap) Check(c *Context) []Finding {
 				why = " (both bounds round to 0, so the controller allows 1)"
 			}
 			out = append(out, finding(r.Meta(), w.Object, w.Object.FieldLoc("spec", "strategy"),
-				fmt.Sprintf("%d replica(s) with maxUnavailable resolving to %d%s and maxSurge to %d: every serving pod may be down at once", w.Replicas, ru.Unavailable, why, ru.Surge), fix))
+				fmt.Sprintf("%d replica(s) with maxUnavailable resolving to %d%s and maxSurge to %d: every serving pod may be down at once", replicas, ru.Unavailable, why, ru.Surge), fix))
 		case w.StatefulSet != nil:
-			if w.Replicas > 1 {
+			if replicas != 1 {
 				continue
 			}
 			out = append(out, finding(r.Meta(), w.Object, w.Object.FieldLoc("spec", "replicas"),

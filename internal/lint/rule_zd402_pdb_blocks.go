@@ -26,12 +26,10 @@ func (r pdbBlocksEviction) Check(c *Context) []Finding {
 	for _, p := range m.PDBs {
 		var replicas int32
 		matched := false
-		for _, w := range m.ns(p.Object.Ref.Namespace).workloads {
-			for _, q := range m.PDBsFor(w) {
-				if q == p {
-					replicas += w.Replicas
-					matched = true
-				}
+		for _, w := range p.workloads {
+			if w.Scalable() || w.IsPod() { // a drain skips DaemonSet pods
+				replicas += w.Replicas // ZD404 covers the HPA at minReplicas
+				matched = true
 			}
 		}
 		blocks := false

@@ -185,6 +185,26 @@ func TestNewCommand_liveCluster(t *testing.T) {
 	if _, err := cs.CoreV1().Pods("shop").Get(ctx, "web-ungated", metav1.GetOptions{}); err != nil {
 		t.Fatal(err)
 	}
+	// A ReplicaSet the Deployment owns is checked through the Deployment; a
+	// ReplicationController is a workload of its own, and its Service
+	// selects it (no ZD601).
+	dep, err := cs.AppsV1().Deployments("shop").Get(ctx, "web", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	isController := true
+	legacy := map[string]string{"app": "legacy"}
+	create(
+		&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Name: "web-1", Namespace: "shop",
+			OwnerReferences: []metav1.OwnerReference{{APIVersion: "apps/v1", Kind: "Deployment", Name: "web", UID: dep.UID, Controller: &isController}}},
+			Spec: appsv1.ReplicaSetSpec{Replicas: &replicas, Selector: &metav1.LabelSelector{MatchLabels: labels},
+				Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(false)}}},
+		&corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: "shop"}, Spec: corev1.ReplicationControllerSpec{
+			Replicas: &replicas, Selector: legacy,
+			Template: &corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: legacy}, Spec: podSpec(false)}}},
+		&corev1.Service{ObjectMeta: metav1.ObjectMeta{Name: "legacy", Namespace: "shop"}, Spec: corev1.ServiceSpec{
+			Selector: legacy, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}},
+	)
 
 	out, code := run(t, "", "--kubeconfig", kcPath, "-n", "shop", "-o", "json")
 	if code != ExitFindings {
@@ -210,8 +230,18 @@ func TestNewCommand_liveCluster(t *testing.T) {
 	if len(orphan) != 1 || orphan[0].Object.Name != "orphan" || !strings.Contains(orphan[0].Message, "no pod in the cluster") {
 		t.Errorf("ZD601 = %+v, want the orphan Service", orphan)
 	}
-	if len(byRule["ZD201"]) != 0 {
-		t.Errorf("ZD201 reported although zerodrop injects the preStop in shop: %+v", byRule["ZD201"])
+	for _, f := range byRule["ZD201"] {
+		if f.Object.Kind != "ReplicationController" {
+			t.Errorf("ZD201 reported although zerodrop injects the preStop in shop: %+v", f)
+		}
+	}
+	if f := byRule["ZD201"]; len(f) != 1 || f[0].Object.Name != "legacy" {
+		t.Errorf("ZD201 = %+v, want the ReplicationController legacy (no TargetBinding injects its preStop)", f)
+	}
+	for _, f := range rep.Findings {
+		if f.Object.Kind == "ReplicaSet" {
+			t.Errorf("finding on a ReplicaSet the Deployment owns: %+v", f)
+		}
 	}
 
 	// Every namespace: the unlabelled one has no gate promise (no ZD503) but
@@ -229,6 +259,9 @@ func TestNewCommand_liveCluster(t *testing.T) {
 		ns := f.Object.Namespace
 		if f.Object.Kind == "Namespace" {
 			ns = f.Object.Name
+		}
+		if f.Object.Name == "legacy" {
+			continue // the ReplicationController checked above
 		}
 		seen[f.RuleID+"/"+ns] = true
 	}
