@@ -137,7 +137,7 @@ func Index(bins []Binary, md Metadata) (v1.ImageIndex, error) {
 			return nil, fmt.Errorf("building the %s image: %w", b.Platform, err)
 		}
 		idx = mutate.AppendManifests(idx, mutate.IndexAddendum{
-			Add: img,
+			Add: plainImage{img},
 			Descriptor: v1.Descriptor{Platform: &v1.Platform{
 				OS: b.Platform.OS, Architecture: b.Platform.Arch, Variant: b.Platform.Variant,
 			}},
@@ -149,6 +149,16 @@ func Index(bins []Binary, md Metadata) (v1.ImageIndex, error) {
 	}
 	return annotated, nil
 }
+
+// plainImage keeps go-containerregistry from setting artifactType (the
+// config's media type) on the image's descriptor in the index: OCI reserves
+// it for artifacts, docker and buildx leave it out of image indexes, and
+// tools that predate image-spec 1.1 (Debian 12's skopeo 1.9) drop the field
+// and so push the index under another digest than the one we printed.
+type plainImage struct{ v1.Image }
+
+// ArtifactType returns "": this is an image, not an artifact.
+func (plainImage) ArtifactType() (string, error) { return "", nil }
 
 func labels(md Metadata) map[string]string {
 	l := map[string]string{}

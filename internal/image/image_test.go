@@ -95,8 +95,8 @@ func TestBuild(t *testing.T) {
 		}
 		var got []string
 		for _, d := range m.Manifests {
-			if d.MediaType != types.OCIManifestSchema1 || d.Platform == nil {
-				t.Fatalf("manifest %s: media type %s, platform %v", d.Digest, d.MediaType, d.Platform)
+			if d.MediaType != types.OCIManifestSchema1 || d.Platform == nil || d.ArtifactType != "" {
+				t.Fatalf("manifest %s: media type %s, platform %v, artifact type %q", d.Digest, d.MediaType, d.Platform, d.ArtifactType)
 			}
 			got = append(got, d.Platform.String())
 		}
