@@ -109,7 +109,7 @@ type Binary struct {
 // build ID, no symbol table, and the architecture levels pinned so that the
 // caller's environment cannot change the output.
 func Compile(ctx context.Context, dir, pkg, outDir string, p Platform) (string, error) {
-	out := filepath.Join(outDir, p.OS+"-"+p.Arch+"-"+p.Variant, "zerodrop")
+	out := filepath.Join(outDir, strings.ReplaceAll(p.String(), "/", "-"), "zerodrop")
 	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-buildvcs=false",
 		"-ldflags=-s -w -buildid=", "-o", out, pkg)
 	cmd.Dir = dir
