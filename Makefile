@@ -36,6 +36,20 @@ deps: ## Install Debian packages, tools and the control-plane binaries the tests
 	hack/build-tools.sh
 	hack/build-cluster.sh
 
+# The image's metadata: labels org.opencontainers.image.{source,revision,version}.
+# Every file time and the config's creation time are SOURCE_DATE_EPOCH, by
+# default the commit time, so the same commit gives the same digest.
+IMAGE_NAME ?= ghcr.io/zerodrop/zerodrop
+IMAGE_SOURCE ?= https://github.com/zerodrop/zerodrop
+VERSION ?= $(shell git describe --tags --always --dirty)
+REVISION ?= $(shell git rev-parse HEAD)
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct)
+
+.PHONY: image
+image: ## Build bin/zerodrop-image.tar: OCI image (linux/amd64, linux/arm64) of the static binary, no Docker needed.
+	go run ./hack/image -o $(BIN)/zerodrop-image.tar -ref $(IMAGE_NAME):$(VERSION) \
+		-source $(IMAGE_SOURCE) -revision $(REVISION) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
+
 ##@ Generated files
 
 .PHONY: generate
