@@ -26,6 +26,10 @@ type flags struct {
 	development         bool
 	drainCAFile         string
 	verbosity           int
+	// qps and burst bound the controller's API requests (client-go's own
+	// default, 5 per second, is too low for a cluster's worth of gates).
+	qps   float32
+	burst int
 	// injector holds the injected init container's requests and limits.
 	injector struct{ cpuRequest, memoryRequest, cpuLimit, memoryLimit string }
 }
@@ -74,6 +78,8 @@ drains that pod's own targets itself, so drains go on while the lease moves.`,
 	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc:9444"+drain.Path, "https URL of the drain endpoint (--drain-bind-address) as pods reach it")
 	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
 	fl.StringVar(&f.opts.ClusterID, "cluster-id", "", "identity of this cluster in the owner tag of every load-balancer target (default: the kube-system namespace's UID); set it to tell apart clusters that share a backend")
+	fl.Float32Var(&f.qps, "kube-api-qps", 50, "requests per second to the API server, sustained")
+	fl.IntVar(&f.burst, "kube-api-burst", 100, "requests to the API server in a burst")
 	fl.BoolVar(&f.development, "log-development", false, "human-readable logs instead of JSON")
 	fl.IntVarP(&f.verbosity, "v", "v", 0, "log verbosity (0 info, 1 debug)")
 	return cmd
@@ -97,6 +103,10 @@ func (f *flags) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("loading kubeconfig: %w", err)
 	}
+	if f.qps <= 0 || f.burst <= 0 {
+		return fmt.Errorf("--kube-api-qps %v and --kube-api-burst %d must be positive", f.qps, f.burst)
+	}
+	cfg.QPS, cfg.Burst = f.qps, f.burst
 	if f.opts.Drain.Image != "" {
 		if err := drain.CheckEndpoint(f.opts.Drain.Endpoint); err != nil {
 			return fmt.Errorf("--drain-endpoint: %w", err)
