@@ -3,8 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -73,7 +71,7 @@ func newSharedBackend(t *testing.T, e *env, namespaces ...string) *sharedBackend
 func (sb *sharedBackend) servers(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for _, line := range strings.Split(runtimeCommand(t, sb.proc.RuntimeSocket(), "show servers state web"), "\n") {
+	for _, line := range strings.Split(sb.runtime(t, "show servers state web"), "\n") {
 		f := strings.Fields(line)
 		if len(f) > 5 && f[0] != "#" && !strings.HasPrefix(f[0], "#") && f[1] == "web" {
 			out[f[3]] = f[5]
@@ -381,7 +379,7 @@ func TestController_ChangedHealthCheckReachesExistingServers(t *testing.T) {
 // server of tg, from "show stat" ("" when there is none).
 func (sb *sharedBackend) checkRise(t *testing.T, tg *conformance.Server) string {
 	t.Helper()
-	lines := strings.Split(runtimeCommand(t, sb.proc.RuntimeSocket(), "show stat web 4 -1"), "\n")
+	lines := strings.Split(sb.runtime(t, "show stat web 4 -1"), "\n")
 	col := -1
 	rise := ""
 	for _, line := range lines {
@@ -401,19 +399,12 @@ func (sb *sharedBackend) checkRise(t *testing.T, tg *conformance.Server) string 
 	return rise
 }
 
-// runtimeCommand sends one command to an HAProxy runtime API socket and
-// returns its whole answer.
-func runtimeCommand(t *testing.T, socket, cmd string) string {
+// runtime sends one command to the shared HAProxy's runtime API.
+func (sb *sharedBackend) runtime(t *testing.T, cmd string) string {
 	t.Helper()
-	conn, err := net.Dial("unix", socket)
+	out, err := sb.proc.RuntimeCommand(context.Background(), cmd)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("runtime API %q: %v", cmd, err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte(cmd + "\n")); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(conn)
-	return string(b)
+	return out
 }

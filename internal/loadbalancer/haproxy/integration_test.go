@@ -66,31 +66,12 @@ func TestInstance_tcpRuntimeAPIAndStaticServersIgnored(t *testing.T) {
 	if err := inst.Remove(ctx, testBackend, target); err != nil {
 		t.Fatal(err)
 	}
-	out := rawCommand(t, p.RuntimeSocket(), "show servers state "+testBackend)
-	if !strings.Contains(out, " static-0 ") || strings.Contains(out, haproxy.ServerNamePrefix) {
-		t.Errorf("after Remove, servers:\n%s\nwant static-0 only", out)
-	}
-}
-
-func rawCommand(t *testing.T, socket, cmd string) string {
-	t.Helper()
-	conn, err := net.Dial("unix", socket)
+	out, err := p.RuntimeCommand(ctx, "show servers state "+testBackend)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	_ = conn.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := conn.Write([]byte(cmd + "\n")); err != nil {
-		t.Fatal(err)
-	}
-	var b strings.Builder
-	buf := make([]byte, 4096)
-	for {
-		n, err := conn.Read(buf)
-		b.Write(buf[:n])
-		if err != nil {
-			return b.String()
-		}
+	if !strings.Contains(out, " static-0 ") || strings.Contains(out, haproxy.ServerNamePrefix) {
+		t.Errorf("after Remove, servers:\n%s\nwant static-0 only", out)
 	}
 }
 

@@ -505,6 +505,12 @@ func (p *Process) RuntimeSocket() string { return filepath.Join(p.dir, runtimeSo
 // when Config.RuntimeTCP was not set.
 func (p *Process) RuntimeAddress() netip.AddrPort { return p.runtimeTCP }
 
+// RuntimeCommand sends one command to the runtime API socket and returns
+// HAProxy's whole answer (tests use it to look at what HAProxy holds).
+func (p *Process) RuntimeCommand(ctx context.Context, cmd string) (string, error) {
+	return command(ctx, p.RuntimeSocket(), cmd)
+}
+
 // MasterSocket is the master CLI's unix socket.
 func (p *Process) MasterSocket() string { return filepath.Join(p.dir, masterSocketName) }
 
