@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -27,8 +26,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
@@ -456,148 +453,6 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 	return nil
 }
 
-// setGateTrue patches one pod's gate condition True (see PatchGateTrue).
-func (r *TargetBindingReconciler) setGateTrue(ctx context.Context, pod *corev1.Pod, gate, reason string) error {
-	if err := PatchGateTrue(ctx, r.Client, pod, gate, reason, r.now()); err != nil {
-		return err
-	}
-	log.FromContext(ctx).V(1).Info("gate set", "pod", pod.Name, "reason", reason)
-	return nil
-}
-
-// PatchGateTrue sets the readiness-gate condition gate of pod True. A
-// strategic merge patch on the status subresource touches only this
-// condition, so the kubelet's own conditions are never overwritten. The
-// patch carries the pod's UID, which the API server checks: a pod deleted
-// and created again under the same name (a StatefulSet's) is never given
-// the gate meant for its predecessor. A pod that is gone, or is another
-// pod by now, is not an error.
-func PatchGateTrue(ctx context.Context, c client.Client, pod *corev1.Pod, gate, reason string, now time.Time) error {
-	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"status":{"conditions":[{"type":%q,"status":"True","reason":%q,"lastTransitionTime":%q}]}}`,
-		pod.UID, gate, reason, now.UTC().Format(time.RFC3339))
-	err := c.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
-	switch {
-	case err == nil, apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err) || apierrors.IsInvalid(err):
-		return fmt.Errorf("%w: pod %s is not the one read (UID %s)", ErrPodReplaced, pod.Name, pod.UID)
-	default:
-		return fmt.Errorf("setting gate on pod %s: %w", pod.Name, err)
-	}
-}
-
-// ErrPodReplaced says a pod was deleted and created again under the same
-// name between reading it and patching it.
-var ErrPodReplaced = errors.New("pod was replaced")
-
-// releaseOrphanedGates sets True the gate of binding key on every pod that
-// carries it while the binding does not exist (its finalizer was stripped,
-// or the pod was admitted while the binding was being deleted), so no pod
-// is held back by a gate nobody will set; each release is an event on the
-// pod. It also forgets the binding's metric series and bookkeeping.
-func (r *TargetBindingReconciler) releaseOrphanedGates(ctx context.Context, key types.NamespacedName) error {
-	r.forget(key)
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(key.Namespace)); err != nil {
-		return fmt.Errorf("listing pods: %w", err)
-	}
-	gate := v1alpha1.GateConditionType(key.Name)
-	for i := range pods.Items {
-		pod := &pods.Items[i]
-		if !targets.GateDue(pod, gate) {
-			continue
-		}
-		if err := r.setGateTrue(ctx, pod, gate, "BindingNotFound"); err != nil && !errors.Is(err, ErrPodReplaced) {
-			return err
-		}
-		r.Recorder.Eventf(pod, nil, corev1.EventTypeWarning, EventGateReleased, "ReleaseGate",
-			"TargetBinding %s does not exist; readiness gate %s set True so the pod is not held back", key.Name, gate)
-	}
-	return nil
-}
-
-// forget drops what the controller keeps about a binding that is gone: its
-// metric series and its last reported sets.
-func (r *TargetBindingReconciler) forget(key types.NamespacedName) {
-	r.Metrics.Targets.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "binding": key.Name})
-	r.Metrics.PodsMissingGate.DeleteLabelValues(key.Namespace, key.Name)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.missing, key)
-	delete(r.conflicts, key)
-}
-
-// reportMissingGates lists selected pods that lack the gate (recording an
-// event when that list changes) and those the webhook could not give a
-// drain wait.
-func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncState) error {
-	b := s.binding
-	var missing, noWait []string
-	for _, pod := range s.selected {
-		if pod.DeletionTimestamp != nil {
-			continue
-		}
-		if b.GateEnabled() && !targets.HasReadinessGate(pod, v1alpha1.GateConditionType(b.Name)) {
-			missing = append(missing, pod.Name)
-		}
-		if r.DrainInjection && b.DrainWaitEnabled() && pod.Annotations[v1alpha1.AnnotationDrainWait] != v1alpha1.DrainWaitInjected {
-			noWait = append(noWait, pod.Name)
-		}
-	}
-	b.Status.PodsMissingGate, b.Status.PodsMissingGateCount = podList(missing)
-	b.Status.PodsWithoutDrainWait, b.Status.PodsWithoutDrainWaitCount = podList(noWait)
-	r.Metrics.PodsMissingGate.WithLabelValues(b.Namespace, b.Name).Set(float64(len(missing)))
-	if r.changed(r.missing, b, fmt.Sprint(b.Status.PodsMissingGate, len(missing))) && len(missing) > 0 {
-		r.Recorder.Eventf(b, nil, corev1.EventTypeWarning, EventPodsMissingGate, "Sync",
-			"%d selected pods lack readiness gate %s (created before the binding or while the webhook was down); roll the workload to add it",
-			len(missing), v1alpha1.GateConditionType(b.Name))
-	}
-	return nil
-}
-
-// podList returns the first MaxListedPods names, sorted, as references,
-// and how many there are in all.
-func podList(names []string) ([]v1alpha1.PodReference, int32) {
-	slices.Sort(names)
-	var out []v1alpha1.PodReference
-	for _, n := range names[:min(len(names), v1alpha1.MaxListedPods)] {
-		out = append(out, v1alpha1.PodReference{Name: n})
-	}
-	return out, int32(len(names))
-}
-
-// someOf joins the first few items and says how many more there are, for
-// condition messages and events that must stay short.
-func someOf(items []string) string {
-	const most = 5
-	if len(items) <= most {
-		return strings.Join(items, "; ")
-	}
-	return fmt.Sprintf("%s; and %d more", strings.Join(items[:most], "; "), len(items)-most)
-}
-
-// reportConflicts records an event when the binding's address conflicts
-// change; summarize writes them into the ConflictFree condition.
-func (r *TargetBindingReconciler) reportConflicts(_ context.Context, s *syncState) error {
-	if r.changed(r.conflicts, s.binding, fmt.Sprint(s.conflicts)) && len(s.conflicts) > 0 {
-		r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventAddressConflict, "Sync",
-			"%d target addresses are also wanted by another owner in backend %s: %s",
-			len(s.conflicts), s.binding.Spec.Backend, someOf(s.conflicts))
-	}
-	return nil
-}
-
-// changed records v as the binding's last value in m and reports whether
-// it differs from the one before.
-func (r *TargetBindingReconciler) changed(m map[types.NamespacedName]string, b *v1alpha1.TargetBinding, v string) bool {
-	key := types.NamespacedName{Namespace: b.Namespace, Name: b.Name}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	old, seen := m[key]
-	m[key] = v
-	return !seen || old != v
-}
-
 // summarize writes counts and conditions from what the pass learnt.
 func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 	b := s.binding
@@ -692,63 +547,6 @@ func (r *TargetBindingReconciler) now() time.Time {
 		return r.Now()
 	}
 	return time.Now()
-}
-
-// drainStarts returns the drain start times of one instance's targets.
-func (r *TargetBindingReconciler) drainStarts(s *syncState, inst string) map[netip.AddrPort]time.Time {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[netip.AddrPort]time.Time{}
-	for k, t := range r.drains {
-		if k.lb == s.lb.Name && k.instance == inst && k.backend == s.binding.Spec.Backend && k.owner == s.owner {
-			out[k.addr] = t
-		}
-	}
-	// A target found draining without a record (controller restarted)
-	// counts from now.
-	for _, ts := range s.observed[inst].Targets {
-		if _, ok := out[ts.Address]; !ok && ts.State == loadbalancer.StateDraining {
-			k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, ts.Address}
-			r.drains[k] = s.now
-			out[ts.Address] = s.now
-		}
-	}
-	return out
-}
-
-func (r *TargetBindingReconciler) startDrains(s *syncState, inst string, ts []loadbalancer.Target) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range ts {
-		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address}
-		if _, ok := r.drains[k]; !ok {
-			r.drains[k] = s.now
-		}
-	}
-}
-
-func (r *TargetBindingReconciler) forgetDrains(s *syncState, inst string, ts []loadbalancer.Target) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range ts {
-		delete(r.drains, drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address})
-	}
-}
-
-func (r *TargetBindingReconciler) finishDrains(s *syncState, inst string, ts []loadbalancer.Target, timedOut map[netip.AddrPort]bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, t := range ts {
-		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address}
-		if start, ok := r.drains[k]; ok {
-			outcome := "drained"
-			if timedOut[t.Address] {
-				outcome = "timeout"
-			}
-			r.Metrics.DrainDuration.WithLabelValues(outcome).Observe(s.now.Sub(start).Seconds())
-			delete(r.drains, k)
-		}
-	}
 }
 
 // checkSettings turns the binding's health-check spec into the backend's.
