@@ -2,8 +2,11 @@ package controller
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +17,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 	"github.com/zerodrop/zerodrop/internal/targets"
 )
 
@@ -36,9 +41,19 @@ func (r *TargetBindingReconciler) setGateTrue(ctx context.Context, pod *corev1.P
 // the gate meant for its predecessor. A pod that is gone, or is another
 // pod by now, is not an error.
 func PatchGateTrue(ctx context.Context, c client.Client, pod *corev1.Pod, gate, reason string, now time.Time) error {
-	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"status":{"conditions":[{"type":%q,"status":"True","reason":%q,"lastTransitionTime":%q}]}}`,
-		pod.UID, gate, reason, now.UTC().Format(time.RFC3339))
-	err := c.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
+	return patchGate(ctx, c, pod, gate, corev1.ConditionTrue, reason, "every load-balancer instance reports the target healthy", now)
+}
+
+// patchGate writes the pod's gate condition (see PatchGateTrue); since is
+// its lastTransitionTime.
+func patchGate(ctx context.Context, c client.Client, pod *corev1.Pod, gate string, status corev1.ConditionStatus, reason, message string, since time.Time) error {
+	cond, err := json.Marshal(map[string]string{"type": gate, "status": string(status), "reason": reason,
+		"message": message, "lastTransitionTime": since.UTC().Format(time.RFC3339)})
+	if err != nil {
+		return fmt.Errorf("encoding gate condition: %w", err)
+	}
+	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"status":{"conditions":[%s]}}`, pod.UID, cond)
+	err = c.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
 	switch {
 	case err == nil, apierrors.IsNotFound(err):
 		return nil
@@ -88,4 +103,78 @@ func (r *TargetBindingReconciler) forget(key types.NamespacedName) {
 	defer r.mu.Unlock()
 	delete(r.missing, key)
 	delete(r.conflicts, key)
+}
+
+// explainPending writes, on each gated pod whose target is not yet healthy
+// everywhere, why: its gate condition False with reason TargetNotHealthy
+// and each instance's state in the message (PendingMessage), so `kubectl
+// describe pod` shows which instance holds it back and since when. A pod is
+// patched only when the message changes.
+func (r *TargetBindingReconciler) explainPending(ctx context.Context, s *syncState, gate string) error {
+	for addr, pod := range s.desired {
+		if s.healthy[addr] || !targets.GateDue(pod, gate) {
+			continue
+		}
+		msg := PendingMessage(addr, s.instances, s.view, s.yield[addr])
+		since := r.now()
+		for _, c := range pod.Status.Conditions {
+			if string(c.Type) != gate {
+				continue
+			}
+			if c.Status == corev1.ConditionFalse && c.Reason == ReasonTargetNotHealthy && c.Message == msg {
+				msg = "" // already says so
+			} else if c.Status == corev1.ConditionFalse {
+				since = c.LastTransitionTime.Time
+			}
+		}
+		if msg == "" {
+			continue
+		}
+		if err := patchGate(ctx, r.Client, pod, gate, corev1.ConditionFalse, ReasonTargetNotHealthy, msg, since); err != nil && !errors.Is(err, ErrPodReplaced) {
+			return err
+		}
+	}
+	return nil
+}
+
+// ReasonTargetNotHealthy is the reason of a pending gate condition.
+const ReasonTargetNotHealthy = "TargetNotHealthy"
+
+// PendingMessage says, instance by instance, where the target at addr
+// stands: "i0: Healthy; i1: Initial (health checks have not passed yet)".
+// An instance missing from view did not answer. yieldedTo, when set, names
+// the other owner whose target at addr the gate follows.
+func PendingMessage(addr netip.AddrPort, instances []pool.NamedInstance, view map[string]loadbalancer.BackendStatus, yieldedTo string) string {
+	parts := make([]string, 0, len(instances))
+	for _, inst := range instances {
+		st, ok := view[inst.Name]
+		if !ok {
+			parts = append(parts, inst.Name+": unreachable")
+			continue
+		}
+		state := loadbalancer.StateAbsent
+		for _, ts := range st.Targets {
+			if ts.Address == addr && (state != loadbalancer.StateHealthy) {
+				state = ts.State
+			}
+		}
+		parts = append(parts, inst.Name+": "+string(state)+pendingHint(state))
+	}
+	msg := "target " + addr.String() + " not healthy on every instance: " + strings.Join(parts, "; ")
+	if yieldedTo != "" {
+		msg += " (the address is registered by " + yieldedTo + ")"
+	}
+	return msg
+}
+
+func pendingHint(s loadbalancer.State) string {
+	switch s {
+	case loadbalancer.StateInitial:
+		return " (health checks have not passed yet)"
+	case loadbalancer.StateUnhealthy:
+		return " (failing its health checks)"
+	case loadbalancer.StateAbsent:
+		return " (not registered yet)"
+	}
+	return ""
 }

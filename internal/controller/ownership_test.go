@@ -94,3 +94,19 @@ func TestSyncState_conflict(t *testing.T) {
 		})
 	}
 }
+
+func TestPendingMessage(t *testing.T) {
+	insts := twoInstances()
+	view := map[string]loadbalancer.BackendStatus{
+		"a": {Targets: []loadbalancer.TargetStatus{ts(addrA, loadbalancer.StateUnhealthy, 0), ts(addrA, loadbalancer.StateHealthy, 0)}},
+	}
+	got := PendingMessage(addrA, insts, view, "")
+	want := "target 127.1.0.1:8080 not healthy on every instance: a: Healthy; b: unreachable"
+	if got != want {
+		t.Errorf("PendingMessage = %q\nwant %q", got, want)
+	}
+	view["b"] = loadbalancer.BackendStatus{}
+	if got := PendingMessage(addrA, insts, view, "binding canary"); got != "target 127.1.0.1:8080 not healthy on every instance: a: Healthy; b: Absent (not registered yet) (the address is registered by binding canary)" {
+		t.Errorf("PendingMessage = %q", got)
+	}
+}

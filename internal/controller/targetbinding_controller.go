@@ -450,7 +450,7 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 		r.Recorder.Eventf(pod, s.binding, corev1.EventTypeNormal, EventGateTrue, "SetGate",
 			"every instance of load balancer %s reports the target healthy", s.binding.Spec.LoadBalancerRef)
 	}
-	return nil
+	return r.explainPending(ctx, s, gate)
 }
 
 // summarize writes counts and conditions from what the pass learnt.

@@ -3,6 +3,7 @@ package integration
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -10,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
@@ -91,4 +93,46 @@ func TestController_RuntimeNotReadyDrainsThePod(t *testing.T) {
 	if failed != 0 {
 		t.Errorf("%d of %d requests failed (first: %v); want 0", failed, sent, errs[:min(len(errs), 5)])
 	}
+}
+
+// TestController_PendingGateSaysWhichInstanceHoldsItBack proves that a
+// pod whose target is healthy on one instance and not yet on the other
+// carries its gate condition False with each instance's state in the
+// message (what `kubectl describe pod` shows), and True, with a message
+// saying so, once both report it healthy.
+func TestController_PendingGateSaysWhichInstanceHoldsItBack(t *testing.T) {
+	e := startEnv(t, provider.New)
+	f := newFixture(t, e, "why", "/healthz", "/healthz-b")
+	tg := startTarget(t, "127.44.31.1")
+	tg.SetHealthy(true)
+	tg.SetPathHealthy("/healthz-b", false)
+	p := f.startPod(t, tg)
+	want := "i0: Healthy; i1: Initial (health checks have not passed yet)"
+	e.eventually("gate condition explains the wait", 30*time.Second, func() error {
+		c := f.gateCondition(t, p.Name)
+		if c == nil || c.Status != corev1.ConditionFalse || c.Reason != "TargetNotHealthy" || !strings.Contains(c.Message, want) {
+			return fmt.Errorf("gate condition %+v; want False/TargetNotHealthy with %q", c, want)
+		}
+		return nil
+	})
+	tg.SetPathHealthy("/healthz-b", true)
+	f.waitGate(t, p.Name)
+	if c := f.gateCondition(t, p.Name); c.Reason != "TargetHealthy" || strings.Contains(c.Message, "Initial") {
+		t.Errorf("gate condition after both instances report it healthy: %+v", c)
+	}
+}
+
+// gateCondition returns the pod's gate condition, or nil.
+func (f *lbFixture) gateCondition(t *testing.T, name string) *corev1.PodCondition {
+	t.Helper()
+	p := &corev1.Pod{}
+	if err := f.e.c.Get(context.Background(), types.NamespacedName{Namespace: f.ns, Name: name}, p); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range p.Status.Conditions {
+		if string(c.Type) == v1alpha1.GateConditionType(f.binding) {
+			return &p.Status.Conditions[i]
+		}
+	}
+	return nil
 }
