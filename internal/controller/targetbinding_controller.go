@@ -184,10 +184,10 @@ type syncState struct {
 	// tags (see resolveOwnership).
 	owner       string
 	adoptLegacy bool
-	// yield maps desired addresses another binding of this cluster also
-	// wants in the same backend to that binding's name; conflicts lists
-	// every such clash (this binding's or the other's to keep), for the
-	// ConflictFree condition.
+	// yield maps the desired addresses this binding leaves to another
+	// owner (a binding of this cluster, seen in the API, or any owner seen
+	// on the load balancer, with a smaller tag) to who that is; conflicts
+	// lists every clash, kept or yielded, for the ConflictFree condition.
 	yield     map[netip.AddrPort]string
 	conflicts []string
 

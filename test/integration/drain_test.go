@@ -31,6 +31,7 @@ import (
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/conformance"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
@@ -167,20 +168,7 @@ func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.
 	t.Run("a terminating pod is drained only once HAProxy let go", func(t *testing.T) {
 		b.SetHealthy(false) // all traffic to a
 		f.waitState(t, 0, b, loadbalancer.StateUnhealthy)
-		held := make(chan error, 1)
-		go func() {
-			code, body, err := f.get(0, holdPath)
-			if err == nil && (code != http.StatusOK || body != a.Addr().String()) {
-				err = fmt.Errorf("held request: %d %q", code, body)
-			}
-			held <- err
-		}()
-		e.eventually("a request held on target a", 30*time.Second, func() error {
-			if a.Holding() != 1 {
-				return fmt.Errorf("holding %d", a.Holding())
-			}
-			return nil
-		})
+		held := f.hold(t, a)
 		if err := e.c.Delete(context.Background(), pa); err != nil {
 			t.Fatal(err)
 		}
@@ -280,20 +268,7 @@ func TestDrainEndpoint_DrainsWhileNoReplicaLeads(t *testing.T) {
 	d := newDrainCaller(t, e)
 	tokenA := podToken(t, e, pa, drain.Audience)
 
-	held := make(chan error, 1)
-	go func() {
-		code, body, err := f.get(0, holdPath)
-		if err == nil && (code != http.StatusOK || body != a.Addr().String()) {
-			err = fmt.Errorf("held request: %d %q", code, body)
-		}
-		held <- err
-	}()
-	e.eventually("a request held on target a", 30*time.Second, func() error {
-		if a.Holding() != 1 {
-			return fmt.Errorf("holding %d", a.Holding())
-		}
-		return nil
-	})
+	held := f.hold(t, a)
 	if err := e.c.Delete(context.Background(), pa); err != nil {
 		t.Fatal(err)
 	}
@@ -557,4 +532,26 @@ func BenchmarkDrainEndpoint_TokenReviews(b *testing.B) {
 			b.ReportMetric(float64(r.Fallback), "fallbacks-"+run.name)
 		}
 	}
+}
+
+// hold sends a request through instance 0 that target tg holds open until
+// released, waits until tg holds it, and returns where its outcome goes: nil
+// when it ended 200 from tg.
+func (f *lbFixture) hold(t *testing.T, tg *conformance.Server) <-chan error {
+	t.Helper()
+	held := make(chan error, 1)
+	go func() {
+		code, body, err := f.get(0, holdPath)
+		if err == nil && (code != http.StatusOK || body != tg.Addr().String()) {
+			err = fmt.Errorf("held request: %d %q", code, body)
+		}
+		held <- err
+	}()
+	f.e.eventually("a request held on target "+tg.Addr().String(), 30*time.Second, func() error {
+		if tg.Holding() != 1 {
+			return fmt.Errorf("holding %d", tg.Holding())
+		}
+		return nil
+	})
+	return held
 }
