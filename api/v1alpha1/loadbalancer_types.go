@@ -4,40 +4,33 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
-// Provider names a kind of load balancer zerodrop can drive.
-// +kubebuilder:validation:Enum=HAProxy
+// Provider names a kind of load balancer zerodrop can drive: the member of
+// LoadBalancerSpec's provider union that is set.
 type Provider string
 
 // Providers.
 const (
 	// ProviderHAProxy drives HAProxy 2.6+ through its Runtime API.
 	ProviderHAProxy Provider = "HAProxy"
+	// ProviderELBv2 drives AWS Elastic Load Balancing v2 target groups (ALB
+	// and NLB, IP targets) through the AWS API.
+	ProviderELBv2 Provider = "ELBv2"
 )
 
-// LoadBalancerSpec says which load balancer this is and how to reach each
-// of its instances.
-// +kubebuilder:validation:XValidation:rule="self.instances.all(i, self.instances.exists_one(j, j.name == i.name))",message="instance names must be unique"
+// LoadBalancerSpec says which load balancer this is and how to reach it:
+// exactly one provider member (haproxy or elbv2) is set, in the style of
+// cert-manager's Issuer.
+// +kubebuilder:validation:XValidation:rule="(has(self.haproxy) ? 1 : 0) + (has(self.elbv2) ? 1 : 0) == 1",message="set exactly one provider: spec.haproxy or spec.elbv2"
 type LoadBalancerSpec struct {
-	// Provider is the kind of load balancer.
-	Provider Provider `json:"provider"`
-
-	// Instances are the load balancer's instances. zerodrop registers every
-	// target on each of them, and a pod is in service only when every
-	// instance reports it healthy.
-	// +kubebuilder:validation:MinItems=1
-	// +kubebuilder:validation:MaxItems=16
-	// +listType=atomic
-	Instances []Instance `json:"instances"`
-
-	// RemoveDelay (HAProxy) is how long a removed target stays in
-	// maintenance, with no session, before it is deleted: Debian's HAProxy
-	// 2.6 can crash when "del server" frees a server a client keep-alive
-	// stream still refers to, so the delay must be longer than the
-	// frontends' "timeout http-keep-alive". Default 5s; 0s deletes at
-	// once.
-	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="removeDelay must be between 0s and 10m"
+	// HAProxy is an HAProxy load balancer of one or more instances, driven
+	// through their Runtime API.
 	// +optional
-	RemoveDelay *metav1.Duration `json:"removeDelay,omitempty"`
+	HAProxy *HAProxyLoadBalancer `json:"haproxy,omitempty"`
+
+	// ELBv2 is AWS Elastic Load Balancing v2 (ALB and NLB target groups of
+	// target type ip) in one account and region.
+	// +optional
+	ELBv2 *ELBv2LoadBalancer `json:"elbv2,omitempty"`
 
 	// AllowedBindings says which TargetBindings may use this load balancer:
 	// a binding is accepted when at least one grant admits both its
@@ -50,6 +43,146 @@ type LoadBalancerSpec struct {
 	AllowedBindings []BindingGrant `json:"allowedBindings,omitempty"`
 }
 
+// ProviderName returns the provider whose member is set ("" when none is,
+// which the API server's validation refuses).
+func (s LoadBalancerSpec) ProviderName() Provider {
+	switch {
+	case s.HAProxy != nil:
+		return ProviderHAProxy
+	case s.ELBv2 != nil:
+		return ProviderELBv2
+	}
+	return ""
+}
+
+// InstanceNames lists the names of the load balancer's instances: those of
+// spec.haproxy.instances; for ELBv2, one instance named after the region
+// (AWS aggregates the health its load-balancer nodes see into one state per
+// target).
+func (s LoadBalancerSpec) InstanceNames() []string {
+	switch {
+	case s.HAProxy != nil:
+		names := make([]string, len(s.HAProxy.Instances))
+		for i, inst := range s.HAProxy.Instances {
+			names[i] = inst.Name
+		}
+		return names
+	case s.ELBv2 != nil:
+		return []string{s.ELBv2.Region}
+	}
+	return nil
+}
+
+// HAProxyLoadBalancer is one or more HAProxy instances that share their
+// backends' configuration.
+// +kubebuilder:validation:XValidation:rule="self.instances.all(i, self.instances.exists_one(j, j.name == i.name))",message="instance names must be unique"
+type HAProxyLoadBalancer struct {
+	// Instances are the load balancer's instances. zerodrop registers every
+	// target on each of them, and a pod is in service only when every
+	// instance reports it healthy.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	Instances []HAProxyInstance `json:"instances"`
+
+	// RemoveDelay is how long a removed target stays in maintenance, with
+	// no session, before it is deleted: Debian's HAProxy 2.6 can crash when
+	// "del server" frees a server a client keep-alive stream still refers
+	// to, so the delay must be longer than the frontends' "timeout
+	// http-keep-alive". Default 5s; 0s deletes at once.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('0s') && duration(self) <= duration('10m')",message="removeDelay must be between 0s and 10m"
+	// +optional
+	RemoveDelay *metav1.Duration `json:"removeDelay,omitempty"`
+}
+
+// HAProxyInstance is one HAProxy process and how to reach its Runtime API.
+// +kubebuilder:validation:XValidation:rule="has(self.socket) != has(self.address)",message="set exactly one of socket and address"
+type HAProxyInstance struct {
+	// Name identifies the instance in statuses, events and metrics.
+	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// Socket is the path of the instance's HAProxy Runtime API unix socket.
+	// +kubebuilder:validation:MaxLength=4096
+	// +optional
+	Socket string `json:"socket,omitempty"`
+
+	// Address is the host:port of the instance's HAProxy Runtime API on TCP.
+	// +kubebuilder:validation:MaxLength=261
+	// +optional
+	Address string `json:"address,omitempty"`
+}
+
+// RuntimeAPIOverTCP reports whether the instance's Runtime API is reached
+// over TCP (it then has admin level and no authentication).
+func (i HAProxyInstance) RuntimeAPIOverTCP() bool { return i.Address != "" }
+
+// ELBv2LoadBalancer is AWS Elastic Load Balancing v2 in one account and
+// region. Credentials come from the AWS SDK's default chain (environment,
+// IRSA web identity, EKS Pod Identity, shared profile); see
+// docs/providers/elbv2.md for the IAM policy.
+type ELBv2LoadBalancer struct {
+	// Region of the target groups ("eu-west-1"). Bindings name target groups
+	// of this region, by ARN or by name.
+	// +kubebuilder:validation:Pattern=`^[a-z]{2}(-[a-z]+)+-[0-9]+$`
+	// +kubebuilder:validation:MaxLength=32
+	Region string `json:"region"`
+
+	// Endpoint overrides the ELBv2 API endpoint (a VPC endpoint, or a test
+	// emulator). Omitted, the SDK's default applies, which honours
+	// AWS_ENDPOINT_URL_ELASTIC_LOAD_BALANCING_V2.
+	// +kubebuilder:validation:Pattern=`^https?://[^\s]+$`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	Endpoint string `json:"endpoint,omitempty"`
+
+	// PollInterval is how often target groups with targets on the move
+	// (registering, draining) are described. Settled target groups cost no
+	// call until their slow resync. Default 2s.
+	// +kubebuilder:validation:XValidation:rule="duration(self) >= duration('100ms') && duration(self) <= duration('1m')",message="pollInterval must be between 100ms and 1m"
+	// +optional
+	PollInterval *metav1.Duration `json:"pollInterval,omitempty"`
+
+	// API bounds zerodrop's share of the account and region's ELB API
+	// budget (AWS: 10/s describe, 4/s register, shared with every other
+	// tool).
+	// +kubebuilder:default={}
+	// +optional
+	API ELBv2APIBudget `json:"api,omitempty"`
+}
+
+// ELBv2APIBudget is a client-side token bucket per kind of call.
+type ELBv2APIBudget struct {
+	// DescribePerSecond is the steady rate of Describe* calls. Default 5:
+	// half of AWS's budget, leaving the rest to other tools.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=5
+	// +optional
+	DescribePerSecond int32 `json:"describePerSecond,omitempty"`
+	// DescribeBurst is how many Describe* calls may go at once. Default 10.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=200
+	// +kubebuilder:default=10
+	// +optional
+	DescribeBurst int32 `json:"describeBurst,omitempty"`
+	// RegisterPerSecond is the steady rate of Register/DeregisterTargets
+	// calls. Default 2: half of AWS's budget.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	// +kubebuilder:default=2
+	// +optional
+	RegisterPerSecond int32 `json:"registerPerSecond,omitempty"`
+	// RegisterBurst is how many Register/DeregisterTargets calls may go at
+	// once. Default 10.
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=200
+	// +kubebuilder:default=10
+	// +optional
+	RegisterBurst int32 `json:"registerBurst,omitempty"`
+}
+
 // BindingGrant lets the TargetBindings of some namespaces register targets
 // in some of the load balancer's backends, in the style of Gateway API's
 // allowedRoutes.
@@ -57,12 +190,13 @@ type BindingGrant struct {
 	// Namespaces whose TargetBindings the grant admits.
 	Namespaces NamespaceGrant `json:"namespaces"`
 
-	// Backends the grant admits: exact backend names, or prefixes ending in
-	// "*" ("shop-*"; "*" alone is every backend). Omitted, every backend.
+	// Backends the grant admits: exact backend names (ELBv2: target-group
+	// names or ARNs, as bindings name them), or prefixes ending in "*"
+	// ("shop-*"; "*" alone is every backend). Omitted, every backend.
 	// +kubebuilder:validation:MaxItems=64
 	// +kubebuilder:validation:items:MinLength=1
-	// +kubebuilder:validation:items:MaxLength=128
-	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_.:-]*[*]?$`
+	// +kubebuilder:validation:items:MaxLength=255
+	// +kubebuilder:validation:items:Pattern=`^[A-Za-z0-9_.:/-]*[*]?$`
 	// +listType=set
 	// +optional
 	Backends []string `json:"backends,omitempty"`
@@ -106,30 +240,6 @@ type NamespaceGrant struct {
 	Names []string `json:"names,omitempty"`
 }
 
-// Instance is one load-balancer instance and how to reach its management API.
-// +kubebuilder:validation:XValidation:rule="has(self.socket) != has(self.address)",message="set exactly one of socket and address"
-type Instance struct {
-	// Name identifies the instance in statuses, events and metrics.
-	// +kubebuilder:validation:Pattern=`^[a-z0-9]([-a-z0-9]*[a-z0-9])?$`
-	// +kubebuilder:validation:MaxLength=63
-	Name string `json:"name"`
-
-	// Socket is the path of the instance's HAProxy Runtime API unix socket.
-	// +kubebuilder:validation:MaxLength=4096
-	// +optional
-	Socket string `json:"socket,omitempty"`
-
-	// Address is the host:port of the instance's HAProxy Runtime API on TCP.
-	// +kubebuilder:validation:MaxLength=261
-	// +optional
-	Address string `json:"address,omitempty"`
-}
-
-// RuntimeAPIOverTCP reports whether the instance's management API is
-// reached over TCP (HAProxy's runtime API then has admin level and no
-// authentication).
-func (i Instance) RuntimeAPIOverTCP() bool { return i.Address != "" }
-
 // InstanceStatus is what zerodrop last saw of one instance.
 type InstanceStatus struct {
 	// Name of the instance.
@@ -149,6 +259,9 @@ type LoadBalancerStatus struct {
 	// ObservedGeneration is the generation this status describes.
 	// +optional
 	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Provider is the provider of spec's union that is set.
+	// +optional
+	Provider Provider `json:"provider,omitempty"`
 	// Instances reports each instance.
 	// +listType=map
 	// +listMapKey=name
@@ -169,7 +282,7 @@ type LoadBalancerStatus struct {
 // +kubebuilder:object:root=true
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=zlb
-// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.spec.provider`
+// +kubebuilder:printcolumn:name="Provider",type=string,JSONPath=`.status.provider`
 // +kubebuilder:printcolumn:name="Instances",type=integer,JSONPath=`.status.reachableInstances`,description="Reachable instances"
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
 // +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`

@@ -20,12 +20,29 @@ type TargetBindingSpec struct {
 	// +kubebuilder:validation:MaxLength=253
 	LoadBalancerRef string `json:"loadBalancerRef"`
 
-	// Backend is the name of the backend (HAProxy: the `backend` section)
-	// the targets are registered in, on every instance.
+	// Backend names the group of targets in the provider's terms: HAProxy,
+	// the name of a `backend` section present on every instance; ELBv2, a
+	// target group of the LoadBalancer's region, by ARN
+	// ("arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop/0123456789abcdef")
+	// or by name ("shop"). The controller checks it against the provider
+	// and reports a misfit as Accepted=False/InvalidBackend.
 	// +kubebuilder:validation:MinLength=1
-	// +kubebuilder:validation:MaxLength=127
-	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.:-]+$`
+	// +kubebuilder:validation:MaxLength=255
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.:/-]+$`
 	Backend string `json:"backend"`
+
+	// Mode says who registers the targets. Manage (default): zerodrop
+	// registers the pods early, gates them on the load balancer's health
+	// and drains them on the way out. Observe: someone else registers and
+	// deregisters them (the AWS Load Balancer Controller's
+	// TargetGroupBinding, Terraform); zerodrop never changes the load
+	// balancer, and only gates readiness on the target's health and holds
+	// SIGTERM until the load balancer has drained it. Observe needs a
+	// provider that can report targets it did not register (ELBv2).
+	// +kubebuilder:validation:Enum=Manage;Observe
+	// +kubebuilder:default=Manage
+	// +optional
+	Mode BindingMode `json:"mode,omitempty"`
 
 	// HealthCheck are the check settings targets are registered with.
 	// +kubebuilder:default={}
@@ -44,6 +61,18 @@ type TargetBindingSpec struct {
 	// +optional
 	ReadinessGate *bool `json:"readinessGate,omitempty"`
 }
+
+// BindingMode says who registers a binding's targets.
+type BindingMode string
+
+// Binding modes.
+const (
+	// ModeManage: zerodrop registers, drains and removes the targets.
+	ModeManage BindingMode = "Manage"
+	// ModeObserve: someone else registers and deregisters the targets;
+	// zerodrop only gates readiness and holds termination on their state.
+	ModeObserve BindingMode = "Observe"
+)
 
 // ServiceReference names a Service and one of its ports.
 type ServiceReference struct {

@@ -40,7 +40,7 @@ func TestValidation_APIServerRejectsBadObjects(t *testing.T) {
 
 	lb := func(mut func(*v1alpha1.LoadBalancer)) *v1alpha1.LoadBalancer {
 		o := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{GenerateName: "lb-"}, Spec: v1alpha1.LoadBalancerSpec{
-			Provider: v1alpha1.ProviderHAProxy, Instances: []v1alpha1.Instance{{Name: "a", Socket: "/run/haproxy.sock"}}}}
+			HAProxy: &v1alpha1.HAProxyLoadBalancer{Instances: []v1alpha1.HAProxyInstance{{Name: "a", Socket: "/run/haproxy.sock"}}}}}
 		mut(o)
 		return o
 	}
@@ -55,11 +55,24 @@ func TestValidation_APIServerRejectsBadObjects(t *testing.T) {
 		obj  client.Object
 		want string
 	}{
-		{"instance with both socket and address", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances[0].Address = "127.0.0.1:9999" }), "set exactly one of socket and address"},
-		{"instance with neither socket nor address", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances[0].Socket = "" }), "set exactly one of socket and address"},
-		{"duplicate instance names", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances = append(o.Spec.Instances, o.Spec.Instances[0]) }), "instance names must be unique"},
-		{"unknown provider", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Provider = "F5" }), "spec.provider"},
-		{"no instances", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.Instances = nil }), "spec.instances"},
+		{"instance with both socket and address", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.HAProxy.Instances[0].Address = "127.0.0.1:9999" }), "set exactly one of socket and address"},
+		{"instance with neither socket nor address", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.HAProxy.Instances[0].Socket = "" }), "set exactly one of socket and address"},
+		{"duplicate instance names", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.HAProxy.Instances = append(o.Spec.HAProxy.Instances, o.Spec.HAProxy.Instances[0])
+		}), "instance names must be unique"},
+		{"no provider", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.HAProxy = nil }), "set exactly one provider: spec.haproxy or spec.elbv2"},
+		{"two providers", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.ELBv2 = &v1alpha1.ELBv2LoadBalancer{Region: "eu-west-1"} }), "set exactly one provider: spec.haproxy or spec.elbv2"},
+		{"no instances", lb(func(o *v1alpha1.LoadBalancer) { o.Spec.HAProxy.Instances = nil }), "spec.haproxy.instances"},
+		{"elbv2 region malformed", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.HAProxy, o.Spec.ELBv2 = nil, &v1alpha1.ELBv2LoadBalancer{Region: "Frankfurt"}
+		}), "spec.elbv2.region"},
+		{"elbv2 endpoint not a URL", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.HAProxy, o.Spec.ELBv2 = nil, &v1alpha1.ELBv2LoadBalancer{Region: "eu-west-1", Endpoint: "localhost:4566"}
+		}), "spec.elbv2.endpoint"},
+		{"elbv2 poll interval too short", lb(func(o *v1alpha1.LoadBalancer) {
+			o.Spec.HAProxy, o.Spec.ELBv2 = nil, &v1alpha1.ELBv2LoadBalancer{Region: "eu-west-1", PollInterval: &metav1.Duration{Duration: time.Millisecond}}
+		}), "pollInterval must be between 100ms and 1m"},
+		{"binding with an unknown mode", tb(func(o *v1alpha1.TargetBinding) { o.Spec.Mode = "Borrow" }), "spec.mode"},
 		{"grant with a selector but from All", lb(func(o *v1alpha1.LoadBalancer) {
 			o.Spec.AllowedBindings = []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll, Selector: &metav1.LabelSelector{}}}}
 		}), "set namespaces.selector exactly when namespaces.from is Selector"},

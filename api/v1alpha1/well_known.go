@@ -80,6 +80,13 @@ const (
 	// ReasonBackendNotAllowed: grants admit the binding's namespace, but
 	// none of them its backend.
 	ReasonBackendNotAllowed = "BackendNotAllowed"
+	// ReasonInvalidBackend: spec.backend is not a backend of the
+	// LoadBalancer's provider (an ELBv2 ARN of another region, an HAProxy
+	// backend name with a "/"); the message names the field.
+	ReasonInvalidBackend = "InvalidBackend"
+	// ReasonModeUnsupported: spec.mode is Observe, and the LoadBalancer's
+	// provider cannot report targets zerodrop did not register.
+	ReasonModeUnsupported = "ModeUnsupported"
 )
 
 // Annotations on pods.
@@ -130,6 +137,10 @@ const (
 	// addresses in the same backend; the owner with the smaller tag keeps
 	// each one (the message says which).
 	ReasonAddressConflict = "AddressConflict"
+	// ReasonBackendShared: the provider keeps no owner with a target
+	// (ELBv2), so a backend belongs to one managing binding, the oldest;
+	// this one registers nothing there (the message names the owner).
+	ReasonBackendShared = "BackendShared"
 )
 
 // The RuntimeAPIPrivate condition of a LoadBalancer (True when all is well)

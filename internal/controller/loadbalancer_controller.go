@@ -45,7 +45,12 @@ func (r *LoadBalancerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 		return ctrl.Result{}, err
 	}
 	lb.Status.ObservedGeneration = lb.Generation
-	meta.SetStatusCondition(&lb.Status.Conditions, runtimeAPICondition(lb))
+	lb.Status.Provider = lb.Spec.ProviderName()
+	if lb.Spec.HAProxy != nil {
+		meta.SetStatusCondition(&lb.Status.Conditions, runtimeAPICondition(lb))
+	} else {
+		meta.RemoveStatusCondition(&lb.Status.Conditions, v1alpha1.ConditionRuntimeAPIPrivate)
+	}
 	if backend == "" {
 		lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
 		meta.SetStatusCondition(&lb.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown,
@@ -85,26 +90,26 @@ func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBal
 	lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
 	insts, err := r.Pool.Instances(lb)
 	var failed []string
-	for _, spec := range lb.Spec.Instances {
-		is := v1alpha1.InstanceStatus{Name: spec.Name, LastRestart: prev[spec.Name].LastRestart}
+	for _, name := range lb.Spec.InstanceNames() {
+		is := v1alpha1.InstanceStatus{Name: name, LastRestart: prev[name].LastRestart}
 		switch {
 		case err != nil:
 			is.Message = err.Error()
 		default:
-			st, serr := instanceNamed(insts, spec.Name).Status(ctx, backend)
+			st, serr := instanceNamed(insts, name).Status(ctx, backend)
 			if serr != nil {
 				is.Message = serr.Error()
 				break
 			}
 			is.Reachable = true
 			lb.Status.ReachableInstances++
-			if r.Pool.ObserveGeneration("LoadBalancer", lb.Name, spec.Name, st.Generation) {
+			if r.Pool.ObserveGeneration("LoadBalancer", lb.Name, name, st.Generation) {
 				now := metav1.Now()
 				is.LastRestart = &now
 			}
 		}
 		if !is.Reachable {
-			failed = append(failed, spec.Name)
+			failed = append(failed, name)
 		}
 		lb.Status.Instances = append(lb.Status.Instances, is)
 	}
@@ -116,10 +121,11 @@ func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBal
 	meta.SetStatusCondition(&lb.Status.Conditions, c)
 }
 
-// runtimeAPICondition warns about instances whose runtime API is on TCP.
+// runtimeAPICondition warns about HAProxy instances whose runtime API is on
+// TCP.
 func runtimeAPICondition(lb *v1alpha1.LoadBalancer) metav1.Condition {
 	var tcp []string
-	for _, i := range lb.Spec.Instances {
+	for _, i := range lb.Spec.HAProxy.Instances {
 		if i.RuntimeAPIOverTCP() {
 			tcp = append(tcp, i.Name)
 		}

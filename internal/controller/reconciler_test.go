@@ -51,7 +51,7 @@ func newReconcilerFixture(t *testing.T, pods ...*corev1.Pod) *reconcilerFixture 
 		t.Fatal(err)
 	}
 	lbObj := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "edge"}, Spec: v1alpha1.LoadBalancerSpec{
-		Provider: v1alpha1.ProviderHAProxy, Instances: []v1alpha1.Instance{{Name: "i0", Socket: "/unused"}},
+		HAProxy:         &v1alpha1.HAProxyLoadBalancer{Instances: []v1alpha1.HAProxyInstance{{Name: "i0", Socket: "/unused"}}},
 		AllowedBindings: []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll}}}}}
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web"}, Spec: corev1.ServiceSpec{
 		Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
@@ -74,7 +74,7 @@ func newReconcilerFixture(t *testing.T, pods ...*corev1.Pod) *reconcilerFixture 
 	}
 	r := &TargetBindingReconciler{
 		Client: c, Recorder: nopRecorder{}, Metrics: metrics, ClusterID: "cluster",
-		Pool:         pool.New(func(v1alpha1.LoadBalancerSpec, v1alpha1.Instance) (loadbalancer.Instance, error) { return inst, nil }),
+		Pool:         pool.New(func(v1alpha1.LoadBalancerSpec, string) (loadbalancer.Instance, error) { return inst, nil }),
 		PollInterval: 100 * time.Millisecond, ResyncInterval: 2 * time.Second,
 		drains: map[drainKey]time.Time{}, missing: map[types.NamespacedName]string{}, conflicts: map[types.NamespacedName]string{},
 	}

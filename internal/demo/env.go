@@ -163,7 +163,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startController(ctx, o.ControllerReplicas); err != nil {
 		return nil, err
 	}
-	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec, loadBalancer(e.HAProxy.RuntimeSocket()).Spec.Instances[0]); err != nil {
+	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec, InstanceName); err != nil {
 		return nil, fmt.Errorf("connecting to HAProxy: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)

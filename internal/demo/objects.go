@@ -202,8 +202,9 @@ func loadBalancer(socket string) *v1alpha1.LoadBalancer {
 	lb := &v1alpha1.LoadBalancer{
 		ObjectMeta: metav1.ObjectMeta{Name: LoadBalancerName},
 		Spec: v1alpha1.LoadBalancerSpec{
-			Provider:  v1alpha1.ProviderHAProxy,
-			Instances: []v1alpha1.Instance{{Name: InstanceName, Socket: socket}},
+			HAProxy: &v1alpha1.HAProxyLoadBalancer{
+				Instances: []v1alpha1.HAProxyInstance{{Name: InstanceName, Socket: socket}},
+			},
 		},
 	}
 	for _, m := range Modes() {

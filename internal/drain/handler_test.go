@@ -108,16 +108,17 @@ func newDrainFixture(t *testing.T, withBlackhole bool) *drainFixture {
 		Spec: corev1.ServiceSpec{Selector: map[string]string{"app": "web"}, Ports: []corev1.ServicePort{{Port: 80, TargetPort: intstr.FromInt32(8080)}}}}
 	b := &v1alpha1.TargetBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: "web", UID: "b1"},
 		Spec: v1alpha1.TargetBindingSpec{ServiceRef: v1alpha1.ServiceReference{Name: "web", Port: intstr.FromInt32(80)}, LoadBalancerRef: "lb", Backend: testBackend}}
-	insts := []v1alpha1.Instance{{Name: "a", Socket: "/a"}, {Name: "b", Socket: "/b"}}
+	insts := []v1alpha1.HAProxyInstance{{Name: "a", Socket: "/a"}, {Name: "b", Socket: "/b"}}
 	if withBlackhole {
-		insts = append(insts, v1alpha1.Instance{Name: "c", Socket: "/c"})
+		insts = append(insts, v1alpha1.HAProxyInstance{Name: "c", Socket: "/c"})
 	}
-	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "lb"}, Spec: v1alpha1.LoadBalancerSpec{Instances: insts}}
+	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "lb"},
+		Spec: v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{Instances: insts}}}
 	c := fake.NewClientBuilder().WithScheme(scheme).WithObjects(pod, svc, b, lb).Build()
 	f := &drainFixture{a: lbfake.New(testBackend), b: lbfake.New(testBackend), id: PodIdentity{Namespace: "shop", Name: "web-1", UID: "u1"}}
 	byName := map[string]loadbalancer.Instance{"a": f.a, "b": f.b, "c": blackhole{}}
-	p := pool.New(func(_ v1alpha1.LoadBalancerSpec, i v1alpha1.Instance) (loadbalancer.Instance, error) {
-		return byName[i.Name], nil
+	p := pool.New(func(_ v1alpha1.LoadBalancerSpec, name string) (loadbalancer.Instance, error) {
+		return byName[name], nil
 	})
 	f.h = &Handler{Client: c, Pool: p, ClusterID: "cluster"}
 	addr := netip.MustParseAddrPort("127.0.0.9:8080")

@@ -39,7 +39,45 @@ const (
 	StateDrained State = "Drained"
 	// StateMaintenance: administratively out of service (not draining).
 	StateMaintenance State = "Maintenance"
+	// StateMisconfigured: registered, but the load balancer cannot send it
+	// traffic because of its own configuration (ELBv2: the target group is
+	// on no load balancer, or the target's zone is not enabled). Never
+	// grants readiness; receives no client traffic.
+	StateMisconfigured State = "Misconfigured"
+	// StateUnknown: the load balancer cannot tell (ELBv2 "unavailable").
+	// Never grants readiness, never counts as drained.
+	StateUnknown State = "Unknown"
 )
+
+// SessionsUnknown is TargetStatus.Sessions for a provider that cannot count
+// a target's sessions (Capabilities.Sessions false).
+const SessionsUnknown int64 = -1
+
+// Capabilities says what a provider can do and report. The reconciler's
+// plan, the ownership rules and the drain verdict read them instead of
+// assuming HAProxy; the conformance suite runs the checks each provider's
+// capabilities call for.
+type Capabilities struct {
+	// Sessions: Status counts each target's open sessions. Without it
+	// Sessions is SessionsUnknown and a draining target is out of rotation
+	// only once the load balancer itself reports it gone (Absent or
+	// Drained): the load balancer, not zerodrop, ends the drain.
+	Sessions bool
+	// PerTargetChecks: Register applies CheckSettings to each target and
+	// reports them back as Target.Settings (HAProxy). Without it the
+	// backend's own settings apply (ELBv2: the target group's), Register
+	// ignores its check argument and Target.Settings is empty.
+	PerTargetChecks bool
+	// OwnerTags: the load balancer stores Target.Owner with each target.
+	// Without it every target is reported with an empty Owner, and a
+	// backend belongs to one binding at a time (the oldest; others on the
+	// same backend register nothing and report the conflict).
+	OwnerTags bool
+	// Observe: a binding may gate and wait on targets someone else
+	// registers (mode Observe): Status then reports every target of the
+	// backend, not only zerodrop's.
+	Observe bool
+}
 
 // Target is one pod endpoint in a backend, registered by one owner. Within
 // one owner the address is the key: one IP:port is one pod at a time.
@@ -94,8 +132,13 @@ type TargetStatus struct {
 	// State is the target's state on the instance.
 	State State
 	// Sessions is the number of sessions (in-flight requests or open
-	// connections) the instance currently has with the target.
+	// connections) the instance currently has with the target, or
+	// SessionsUnknown.
 	Sessions int64
+	// Reason is the provider's own word for the state, when it gives one
+	// (ELBv2: "Elb.RegistrationInProgress: Target registration is in
+	// progress"); empty otherwise.
+	Reason string
 }
 
 // BackendStatus is what an instance reports about one backend.
@@ -126,6 +169,8 @@ type Instance interface {
 	// Remove takes the targets out of backend. Removing an absent target is
 	// not an error.
 	Remove(ctx context.Context, backend string, targets ...Target) error
+	// Capabilities says what the instance can do and report.
+	Capabilities() Capabilities
 	// Close releases the instance's connections.
 	Close() error
 }

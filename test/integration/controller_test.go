@@ -41,7 +41,7 @@ type lbFixture struct {
 func newFixture(t testing.TB, e *env, ns string, healthPaths ...string) *lbFixture {
 	t.Helper()
 	f := &lbFixture{e: e, ns: ns, lbName: "lb-" + ns, binding: "web"}
-	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: f.lbName}, Spec: v1alpha1.LoadBalancerSpec{Provider: v1alpha1.ProviderHAProxy,
+	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: f.lbName}, Spec: v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{},
 		AllowedBindings: []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames, Names: []string{ns}}}}}}
 	for i, hp := range healthPaths {
 		p, err := process.Start(context.Background(), process.Config{
@@ -59,7 +59,7 @@ func newFixture(t testing.TB, e *env, ns string, healthPaths ...string) *lbFixtu
 		t.Cleanup(func() { _ = inst.Close() })
 		f.procs = append(f.procs, p)
 		f.insts = append(f.insts, inst)
-		lb.Spec.Instances = append(lb.Spec.Instances, v1alpha1.Instance{Name: fmt.Sprintf("i%d", i), Socket: p.RuntimeSocket()})
+		lb.Spec.HAProxy.Instances = append(lb.Spec.HAProxy.Instances, v1alpha1.HAProxyInstance{Name: fmt.Sprintf("i%d", i), Socket: p.RuntimeSocket()})
 	}
 	e.namespace(ns, true)
 	mustCreate(t, e, lb)

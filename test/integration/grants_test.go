@@ -112,8 +112,7 @@ func TestController_GrantsDecideWhichNamespacesAndBackendsMayBind(t *testing.T) 
 	const ns, lbName = "shop", "lb-grants"
 	f := &lbFixture{e: e, ns: ns, lbName: lbName, procs: []*process.Process{p}, insts: []loadbalancer.Instance{inst}, binding: "web"}
 	mustCreate(t, e, &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: lbName}, Spec: v1alpha1.LoadBalancerSpec{
-		Provider:  v1alpha1.ProviderHAProxy,
-		Instances: []v1alpha1.Instance{{Name: "i0", Socket: p.RuntimeSocket()}},
+		HAProxy: &v1alpha1.HAProxyLoadBalancer{Instances: []v1alpha1.HAProxyInstance{{Name: "i0", Socket: p.RuntimeSocket()}}},
 		AllowedBindings: []v1alpha1.BindingGrant{{
 			Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromSelector, Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "shop"}}},
 			Backends:   []string{"web"},

@@ -51,7 +51,7 @@ func setRemoveDelay(t *testing.T, e *env, lbName string, d time.Duration) {
 	if err := e.c.Get(context.Background(), types.NamespacedName{Name: lbName}, lb); err != nil {
 		t.Fatal(err)
 	}
-	lb.Spec.RemoveDelay = &metav1.Duration{Duration: d}
+	lb.Spec.HAProxy.RemoveDelay = &metav1.Duration{Duration: d}
 	if err := e.c.Update(context.Background(), lb); err != nil {
 		t.Fatalf("setting removeDelay %s: %v", d, err)
 	}
@@ -73,11 +73,10 @@ func TestLoadBalancer_warnsAboutARuntimeAPIOnTCP(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = p.Stop() })
 	mustCreate(t, e, &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "tcp"}, Spec: v1alpha1.LoadBalancerSpec{
-		Provider: v1alpha1.ProviderHAProxy,
-		Instances: []v1alpha1.Instance{
+		HAProxy: &v1alpha1.HAProxyLoadBalancer{Instances: []v1alpha1.HAProxyInstance{
 			{Name: "over-tcp", Address: p.RuntimeAddress().String()},
 			{Name: "on-socket", Socket: p.RuntimeSocket()},
-		}}})
+		}}}})
 	e.eventually("RuntimeAPIPrivate=False naming the TCP instance", 30*time.Second, func() error {
 		lb := &v1alpha1.LoadBalancer{}
 		if err := e.c.Get(context.Background(), types.NamespacedName{Name: "tcp"}, lb); err != nil {

@@ -51,7 +51,7 @@ func newSharedBackend(t *testing.T, e *env, namespaces ...string) *sharedBackend
 		t.Fatal(err)
 	}
 	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: "lb-shared"}, Spec: v1alpha1.LoadBalancerSpec{
-		Provider: v1alpha1.ProviderHAProxy, Instances: []v1alpha1.Instance{{Name: "i0", Socket: p.RuntimeSocket()}},
+		HAProxy:         &v1alpha1.HAProxyLoadBalancer{Instances: []v1alpha1.HAProxyInstance{{Name: "i0", Socket: p.RuntimeSocket()}}},
 		AllowedBindings: []v1alpha1.BindingGrant{{Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromAll}}}}}
 	mustCreate(t, e, lb)
 	for _, ns := range namespaces {

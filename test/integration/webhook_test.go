@@ -17,7 +17,7 @@ import (
 )
 
 // noLoadBalancer fails every connection: for tests that need none.
-func noLoadBalancer(v1alpha1.LoadBalancerSpec, v1alpha1.Instance) (loadbalancer.Instance, error) {
+func noLoadBalancer(v1alpha1.LoadBalancerSpec, string) (loadbalancer.Instance, error) {
 	return nil, errors.New("no load balancer in this test")
 }
 

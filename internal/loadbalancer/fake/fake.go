@@ -53,6 +53,7 @@ type Instance struct {
 	errs       map[string]error
 	generation int
 	closed     bool
+	caps       loadbalancer.Capabilities
 }
 
 var _ loadbalancer.Instance = (*Instance)(nil)
@@ -60,7 +61,8 @@ var _ loadbalancer.Instance = (*Instance)(nil)
 // New returns an Instance with the named (empty) backends; any other
 // backend is reported as missing (ErrNoBackend).
 func New(backends ...string) *Instance {
-	f := &Instance{backends: map[string]map[loadbalancer.Target]*target{}, errs: map[string]error{}, generation: 1}
+	f := &Instance{backends: map[string]map[loadbalancer.Target]*target{}, errs: map[string]error{}, generation: 1,
+		caps: loadbalancer.Capabilities{Sessions: true, PerTargetChecks: true, OwnerTags: true}}
 	for _, b := range backends {
 		f.backends[b] = map[loadbalancer.Target]*target{}
 	}
@@ -159,6 +161,22 @@ func (f *Instance) Remove(_ context.Context, backend string, targets ...loadbala
 		delete(b, t)
 	}
 	return nil
+}
+
+// Capabilities returns what SetCapabilities set; by default HAProxy's.
+func (f *Instance) Capabilities() loadbalancer.Capabilities {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.caps
+}
+
+// SetCapabilities makes the fake claim caps, for unit tests of providers
+// without sessions or owner tags. It changes what the fake claims, not how
+// it behaves: tests set sessions and owners to match.
+func (f *Instance) SetCapabilities(caps loadbalancer.Capabilities) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.caps = caps
 }
 
 // Close records the call; the fake keeps working afterwards (see Closed).

@@ -95,6 +95,13 @@ func New(cfg Config) (*Instance, error) {
 // Close releases nothing: Instance holds no connection between calls.
 func (i *Instance) Close() error { return nil }
 
+// Capabilities: HAProxy counts sessions, applies check settings per server,
+// keeps the owner tag in the server name, and lists only zerodrop's servers
+// (so it cannot observe servers someone else adds).
+func (i *Instance) Capabilities() loadbalancer.Capabilities {
+	return loadbalancer.Capabilities{Sessions: true, PerTargetChecks: true, OwnerTags: true}
+}
+
 // Status reports zerodrop's servers in backend in one round trip.
 func (i *Instance) Status(ctx context.Context, backend string) (loadbalancer.BackendStatus, error) {
 	if err := validBackend(backend); err != nil {

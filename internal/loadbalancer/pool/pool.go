@@ -5,6 +5,7 @@
 package pool
 
 import (
+	"encoding/json"
 	"fmt"
 	"sync"
 
@@ -12,9 +13,9 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 )
 
-// InstanceFactory knows how to connect to one instance of a load balancer
-// with the given spec.
-type InstanceFactory func(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) (loadbalancer.Instance, error)
+// InstanceFactory knows how to connect to the instance named instance (one
+// of lb.InstanceNames()) of a load balancer with the given spec.
+type InstanceFactory func(lb v1alpha1.LoadBalancerSpec, instance string) (loadbalancer.Instance, error)
 
 // NamedInstance is a connected load-balancer instance and its name.
 type NamedInstance struct {
@@ -51,33 +52,39 @@ func New(factory InstanceFactory) *Pool {
 func (p *Pool) Instances(lb *v1alpha1.LoadBalancer) ([]NamedInstance, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	out := make([]NamedInstance, 0, len(lb.Spec.Instances))
-	for _, spec := range lb.Spec.Instances {
-		key := lb.Name + "/" + spec.Name
+	names := lb.Spec.InstanceNames()
+	out := make([]NamedInstance, 0, len(names))
+	for _, name := range names {
+		key := lb.Name + "/" + name
 		e := p.entries[key]
-		config := configKey(lb.Spec, spec)
+		config := configKey(lb.Spec, name)
 		if e != nil && e.config != config {
 			_ = e.inst.Close()
 			delete(p.entries, key)
 			e = nil
 		}
 		if e == nil {
-			inst, err := p.factory(lb.Spec, spec)
+			inst, err := p.factory(lb.Spec, name)
 			if err != nil {
-				return nil, fmt.Errorf("connecting to instance %q of load balancer %q: %w", spec.Name, lb.Name, err)
+				return nil, fmt.Errorf("connecting to instance %q of load balancer %q: %w", name, lb.Name, err)
 			}
 			e = &poolEntry{config: config, inst: inst}
 			p.entries[key] = e
 		}
-		out = append(out, NamedInstance{Name: spec.Name, Instance: e.inst})
+		out = append(out, NamedInstance{Name: name, Instance: e.inst})
 	}
 	return out, nil
 }
 
-// configKey renders what a connection to inst depends on: the provider,
-// the load balancer's provider settings and the instance's own spec.
-func configKey(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) string {
-	return fmt.Sprintf("%s|%v|%+v", lb.Provider, lb.RemoveDelay, inst)
+// configKey renders what a connection to the named instance depends on:
+// the provider member of the spec (grants are not part of it).
+func configKey(lb v1alpha1.LoadBalancerSpec, instance string) string {
+	b, _ := json.Marshal(struct {
+		HAProxy  *v1alpha1.HAProxyLoadBalancer `json:"haproxy,omitempty"`
+		ELBv2    *v1alpha1.ELBv2LoadBalancer   `json:"elbv2,omitempty"`
+		Instance string                        `json:"instance"`
+	}{lb.HAProxy, lb.ELBv2, instance})
+	return string(b)
 }
 
 // ObserveGeneration records the process generation an instance reported to

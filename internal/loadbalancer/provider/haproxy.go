@@ -6,14 +6,20 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 )
 
-// newHAProxy connects to one HAProxy through its Runtime API.
-func newHAProxy(lb v1alpha1.LoadBalancerSpec, inst v1alpha1.Instance) (loadbalancer.Instance, error) {
-	cfg := haproxy.Config{SocketPath: inst.Socket, Address: inst.Address}
-	if d := lb.RemoveDelay; d != nil {
-		cfg.RemoveDelay = d.Duration
-		if d.Duration == 0 {
-			cfg.RemoveDelay = -1 // "0s" in the API: delete at once
+// newHAProxy connects to one HAProxy of spec through its Runtime API.
+func newHAProxy(spec *v1alpha1.HAProxyLoadBalancer, instance string) (loadbalancer.Instance, error) {
+	for _, inst := range spec.Instances {
+		if inst.Name != instance {
+			continue
 		}
+		cfg := haproxy.Config{SocketPath: inst.Socket, Address: inst.Address}
+		if d := spec.RemoveDelay; d != nil {
+			cfg.RemoveDelay = d.Duration
+			if d.Duration == 0 {
+				cfg.RemoveDelay = -1 // "0s" in the API: delete at once
+			}
+		}
+		return haproxy.New(cfg)
 	}
-	return haproxy.New(cfg)
+	return nil, errNoInstance(instance)
 }
