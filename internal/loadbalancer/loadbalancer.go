@@ -175,5 +175,17 @@ type Instance interface {
 	Close() error
 }
 
+// Expecter is implemented by providers that poll the load balancer on their
+// own, within an API budget (ELBv2), instead of asking it on every Status
+// call. Expect tells the provider that the caller waits for the targets at
+// addrs in backend to change (come into service, or leave it), so that it
+// refreshes them quickly until each one has settled (Healthy, Unhealthy,
+// Misconfigured or Absent) or a while has passed; Status then reports from
+// the refreshed view. Without it, a provider refreshes only what it
+// registered or deregistered itself, and the rest slowly.
+type Expecter interface {
+	Expect(backend string, addrs ...netip.AddrPort)
+}
+
 // ErrNoBackend says the named backend does not exist on the instance.
 var ErrNoBackend = errors.New("backend not found")
