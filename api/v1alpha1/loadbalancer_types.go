@@ -1,6 +1,10 @@
 package v1alpha1
 
 import (
+	"fmt"
+	"regexp"
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -301,3 +305,38 @@ type LoadBalancerList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []LoadBalancer `json:"items"`
 }
+
+// ValidateBackend checks a TargetBinding's spec.backend against the
+// provider: an HAProxy backend name (letters, digits, "_.:-"), or an ELBv2
+// target group of the spec's region, by ARN or by name. The error names the
+// field and says what is expected.
+func (s LoadBalancerSpec) ValidateBackend(backend string) error {
+	switch {
+	case s.HAProxy != nil:
+		if !haproxyBackendName.MatchString(backend) {
+			return fmt.Errorf("spec.backend %q is not an HAProxy backend name: use the name of a backend section (letters, digits and _.:-)", backend)
+		}
+	case s.ELBv2 != nil:
+		if !strings.HasPrefix(backend, "arn:") {
+			if !targetGroupName.MatchString(backend) {
+				return fmt.Errorf("spec.backend %q is neither a target-group ARN nor a target-group name (1-32 letters, digits and hyphens, not starting or ending with a hyphen)", backend)
+			}
+			return nil
+		}
+		m := targetGroupARN.FindStringSubmatch(backend)
+		if m == nil {
+			return fmt.Errorf("spec.backend %q is not a target-group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)", backend)
+		}
+		if m[1] != s.ELBv2.Region {
+			return fmt.Errorf("spec.backend %q is a target group of region %s, but the load balancer's spec.elbv2.region is %s", backend, m[1], s.ELBv2.Region)
+		}
+	}
+	return nil
+}
+
+var (
+	haproxyBackendName = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+	targetGroupName    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$`)
+	// targetGroupARN captures the region of a target group's ARN.
+	targetGroupARN = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`)
+)

@@ -242,6 +242,10 @@ func (b *TargetBinding) GateEnabled() bool {
 	return b.Spec.ReadinessGate == nil || *b.Spec.ReadinessGate
 }
 
+// Observes reports whether the binding only observes targets someone else
+// registers (spec.mode Observe).
+func (b *TargetBinding) Observes() bool { return b.Spec.Mode == ModeObserve }
+
 // DrainWaitEnabled reports whether leaving targets are drained before removal.
 func (b *TargetBinding) DrainWaitEnabled() bool {
 	return b.Spec.Drain.Wait == nil || *b.Spec.Drain.Wait

@@ -152,13 +152,17 @@ func PendingMessage(addr netip.AddrPort, instances []pool.NamedInstance, view ma
 			parts = append(parts, inst.Name+": unreachable")
 			continue
 		}
-		state := loadbalancer.StateAbsent
+		state, reason := loadbalancer.StateAbsent, ""
 		for _, ts := range st.Targets {
 			if ts.Address == addr && (state != loadbalancer.StateHealthy) {
-				state = ts.State
+				state, reason = ts.State, ts.Reason
 			}
 		}
-		parts = append(parts, inst.Name+": "+string(state)+pendingHint(state))
+		hint := pendingHint(state)
+		if reason != "" {
+			hint = " (" + reason + ")" // the provider's own words
+		}
+		parts = append(parts, inst.Name+": "+string(state)+hint)
 	}
 	msg := "target " + addr.String() + " not healthy on every instance: " + strings.Join(parts, "; ")
 	if yieldedTo != "" {
@@ -175,6 +179,8 @@ func pendingHint(s loadbalancer.State) string {
 		return " (failing its health checks)"
 	case loadbalancer.StateAbsent:
 		return " (not registered yet)"
+	case loadbalancer.StateMisconfigured:
+		return " (the load balancer cannot send it traffic: check its configuration)"
 	}
 	return ""
 }

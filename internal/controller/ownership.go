@@ -18,6 +18,13 @@ import (
 
 // Ownership of load-balancer targets.
 //
+// A provider without owner tags (Capabilities.OwnerTags false: ELBv2, whose
+// targets carry nothing but their address) cannot tell whose a target is,
+// so there a backend belongs to one managing binding, the oldest, which
+// owns every target in it; any other binding managing the same backend
+// registers nothing and reports ConflictFree=False/BackendShared. Bindings
+// that observe (mode Observe) own nothing anywhere.
+//
 // Every target a binding registers carries the binding's owner tag
 // (targets.Owner of the cluster ID and the binding's UID). A binding plans
 // only over the targets carrying its own tag, so it never drains, removes or
@@ -55,6 +62,21 @@ func (r *TargetBindingReconciler) resolveOwnership(ctx context.Context, s *syncS
 		}
 	}
 	s.adoptLegacy = AdoptsLegacy(b, peers)
+	if !s.caps.OwnerTags && !b.Observes() {
+		// The provider keeps no owner with a target: the backend belongs to
+		// the oldest managing binding, which owns every target in it.
+		var managers []*v1alpha1.TargetBinding
+		for _, o := range peers {
+			if !o.Observes() && o.DeletionTimestamp.IsZero() {
+				managers = append(managers, o)
+			}
+		}
+		s.adoptLegacy = AdoptsLegacy(b, managers)
+		if !s.adoptLegacy {
+			s.heldBy = oldest(managers).Namespace + "/" + oldest(managers).Name
+		}
+		return nil
+	}
 	for _, o := range peers {
 		if o.Namespace != b.Namespace || !o.DeletionTimestamp.IsZero() {
 			continue // pods are namespaced: only a Service of the same namespace selects the same pod
@@ -121,6 +143,18 @@ func AdoptsLegacy(b *v1alpha1.TargetBinding, peers []*v1alpha1.TargetBinding) bo
 		}
 	}
 	return true
+}
+
+// oldest returns the oldest of bindings (then first by namespace/name), or
+// nil when there is none.
+func oldest(bindings []*v1alpha1.TargetBinding) *v1alpha1.TargetBinding {
+	var first *v1alpha1.TargetBinding
+	for _, o := range bindings {
+		if first == nil || AdoptsLegacy(o, []*v1alpha1.TargetBinding{first}) {
+			first = o
+		}
+	}
+	return first
 }
 
 // SplitByOwner splits one instance's report into the targets the binding

@@ -124,9 +124,16 @@ func planLeave(ts loadbalancer.TargetStatus, drainStarted map[netip.AddrPort]tim
 	case loadbalancer.StateInitial:
 		// Never passed its checks, so never had client traffic to drain.
 		return leaveRemove
-	case loadbalancer.StateDrained, loadbalancer.StateMaintenance:
+	case loadbalancer.StateDrained, loadbalancer.StateMaintenance, loadbalancer.StateMisconfigured:
+		// Misconfigured: the load balancer cannot send it traffic anyway.
 		return leaveRemove
 	case loadbalancer.StateDraining:
+		if ts.Sessions == loadbalancer.SessionsUnknown {
+			// The provider cannot count sessions (ELBv2): the load balancer
+			// ends the drain itself, on its own delay; removing it early is
+			// not ours to do, and there is nothing to time out.
+			return leaveWait
+		}
 		if !policy.Wait || ts.Sessions == 0 {
 			return leaveRemove
 		}
@@ -135,7 +142,7 @@ func planLeave(ts loadbalancer.TargetStatus, drainStarted map[netip.AddrPort]tim
 			return leaveTimeout
 		}
 		return leaveWait
-	default: // Healthy, Unhealthy: may have traffic.
+	default: // Healthy, Unhealthy, Unknown: may have traffic.
 		if !policy.Wait {
 			return leaveRemove
 		}

@@ -169,6 +169,8 @@ type syncState struct {
 	sel       targets.Selection
 	lb        *v1alpha1.LoadBalancer
 	instances []pool.NamedInstance
+	// caps is what the LoadBalancer's provider can do and report.
+	caps loadbalancer.Capabilities
 	// grant is the Accepted condition checkGrant decided; nil when the
 	// pass stopped before it.
 	grant *metav1.Condition
@@ -184,6 +186,10 @@ type syncState struct {
 	// tags (see resolveOwnership).
 	owner       string
 	adoptLegacy bool
+	// heldBy, when set, names the binding that manages the backend for a
+	// provider without owner tags (the oldest managing binding): this one
+	// then registers, drains and removes nothing there.
+	heldBy string
 	// yield maps the desired addresses this binding leaves to another
 	// owner (a binding of this cluster, seen in the API, or any owner seen
 	// on the load balancer, with a smaller tag) to who that is; conflicts
@@ -239,14 +245,30 @@ func (r *TargetBindingReconciler) resolveLoadBalancer(ctx context.Context, s *sy
 		return &stopError{v1alpha1.ReasonInstanceUnreachable, err.Error()}
 	}
 	s.lb, s.instances = lb, insts
+	if len(insts) > 0 {
+		s.caps = insts[0].Capabilities()
+	}
 	return nil
 }
 
-// checkGrant stops the pass unless a grant of the LoadBalancer admits the
-// binding's namespace and backend (Allowed). A binding that is not accepted
+// checkGrant stops the pass unless the binding fits the LoadBalancer's
+// provider (its backend is one in the provider's terms, its mode one the
+// provider can do) and a grant of the LoadBalancer admits the binding's
+// namespace and backend (Allowed). A binding that is not accepted
 // registers, drains and removes nothing and sets no gate: see
 // docs/grants.md.
 func (r *TargetBindingReconciler) checkGrant(ctx context.Context, s *syncState) error {
+	refuse := func(reason, msg string) error {
+		s.grant = &metav1.Condition{Type: v1alpha1.ConditionAccepted, Status: metav1.ConditionFalse, Reason: reason, Message: msg}
+		return &stopError{reason, msg}
+	}
+	if err := s.lb.Spec.ValidateBackend(s.binding.Spec.Backend); err != nil {
+		return refuse(v1alpha1.ReasonInvalidBackend, err.Error())
+	}
+	if s.binding.Observes() && !s.caps.Observe {
+		return refuse(v1alpha1.ReasonModeUnsupported, fmt.Sprintf("spec.mode is Observe, but provider %s of load balancer %s reports only the targets zerodrop registers: use mode Manage",
+			s.lb.Spec.ProviderName(), s.lb.Name))
+	}
 	ns := &corev1.Namespace{}
 	if err := r.Get(ctx, types.NamespacedName{Name: s.binding.Namespace}, ns); err != nil {
 		return fmt.Errorf("getting namespace %q: %w", s.binding.Namespace, err)
@@ -306,10 +328,56 @@ func (r *TargetBindingReconciler) observeInstances(ctx context.Context, s *syncS
 			r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventInstanceRestarted, "Sync",
 				"instance %s of load balancer %s restarted or reloaded; re-registering targets", inst.Name, s.lb.Name)
 		}
-		s.observed[inst.Name], s.view[inst.Name] = SplitByOwner(st, s.owner, s.adoptLegacy, s.desired)
+		if s.managesNothing() {
+			_, s.view[inst.Name] = SplitByOwner(st, s.owner, false, s.desired)
+			s.observed[inst.Name] = loadbalancer.BackendStatus{Generation: st.Generation}
+		} else {
+			s.observed[inst.Name], s.view[inst.Name] = SplitByOwner(st, s.owner, s.adoptLegacy, s.desired)
+		}
+		expect(inst, s.binding.Spec.Backend, s.desired, s.observed[inst.Name], s.view[inst.Name])
 	}
-	s.settleConflicts()
+	if s.caps.OwnerTags {
+		s.settleConflicts()
+	}
 	return nil
+}
+
+// managesNothing reports whether the binding leaves the backend's targets
+// to others this pass: it observes (mode Observe), or another binding
+// manages the backend (heldBy).
+func (s *syncState) managesNothing() bool {
+	return s.binding.Observes() || s.heldBy != ""
+}
+
+// expect tells a provider that polls on its own budget (loadbalancer.Expecter)
+// which targets the binding waits on: desired ones not yet healthy, and
+// owned ones that are not desired (on their way out).
+func expect(inst pool.NamedInstance, backend string, desired map[netip.AddrPort]*corev1.Pod, mine, view loadbalancer.BackendStatus) {
+	e, ok := inst.Instance.(loadbalancer.Expecter)
+	if !ok {
+		return
+	}
+	healthy := map[netip.AddrPort]bool{}
+	for _, ts := range view.Targets {
+		if ts.State == loadbalancer.StateHealthy {
+			healthy[ts.Address] = true
+		}
+	}
+	var addrs []netip.AddrPort
+	for a := range desired {
+		if !healthy[a] {
+			addrs = append(addrs, a)
+		}
+	}
+	for _, ts := range mine.Targets {
+		if _, want := desired[ts.Address]; !want && ts.State != loadbalancer.StateAbsent {
+			addrs = append(addrs, ts.Address)
+		}
+	}
+	if len(addrs) > 0 {
+		slices.SortFunc(addrs, netip.AddrPort.Compare)
+		e.Expect(backend, addrs...)
+	}
 }
 
 // instanceFailed records a failed call to an instance.
@@ -320,8 +388,20 @@ func (r *TargetBindingReconciler) instanceFailed(ctx context.Context, s *syncSta
 	s.pending = true
 }
 
-// applyPlans plans and applies each instance's changes.
+// applyPlans plans and applies each instance's changes. A binding that
+// manages nothing (Observe, or a backend another binding holds) changes
+// nothing on the load balancer, but keeps polling quickly while the
+// targets it waits on move.
 func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) error {
+	if s.managesNothing() {
+		healthy := HealthyEverywhere(s.instances, s.view)
+		for a := range s.desired {
+			if !healthy[a] {
+				s.pending = true
+			}
+		}
+		return nil
+	}
 	want := make(map[netip.AddrPort]bool, len(s.desired))
 	for a := range s.desired {
 		if _, yielded := s.yield[a]; !yielded {
@@ -335,7 +415,10 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 		if !ok {
 			continue
 		}
-		fresh := loadbalancer.Target{Owner: s.owner, Settings: check.Tag()}
+		fresh := loadbalancer.Target{Owner: s.owner}
+		if s.caps.PerTargetChecks {
+			fresh.Settings = check.Tag()
+		}
 		p := PlanInstance(want, fresh, st.Targets, r.drainStarts(s, inst.Name), s.now, policy)
 		p.Register = r.stillServing(ctx, s, st.Targets, p.Register)
 		if !p.Empty() {
@@ -344,7 +427,7 @@ func (r *TargetBindingReconciler) applyPlans(ctx context.Context, s *syncState) 
 				"register", len(p.Register), "drain", len(p.Drain), "remove", len(p.Remove))
 		}
 		r.apply(ctx, s, inst, p, check)
-		if hasLeaving(st.Targets, want, check.Tag()) {
+		if hasLeaving(st.Targets, want, fresh.Settings) {
 			s.pending = true
 		}
 	}
@@ -493,9 +576,14 @@ func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 	default:
 		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTargetsPending, fmt.Sprintf("%d of %d targets healthy on every instance", c.Healthy, c.Desired), gen)
 	}
-	if len(s.conflicts) > 0 {
+	switch {
+	case s.heldBy != "":
+		setCond(b, v1alpha1.ConditionConflictFree, metav1.ConditionFalse, v1alpha1.ReasonBackendShared,
+			fmt.Sprintf("provider %s keeps no owner with a target, so backend %s is managed by one binding, the oldest: %s; this binding registers nothing there",
+				s.lb.Spec.ProviderName(), b.Spec.Backend, s.heldBy), gen)
+	case len(s.conflicts) > 0:
 		setCond(b, v1alpha1.ConditionConflictFree, metav1.ConditionFalse, v1alpha1.ReasonAddressConflict, someOf(s.conflicts), gen)
-	} else {
+	default:
 		setCond(b, v1alpha1.ConditionConflictFree, metav1.ConditionTrue, v1alpha1.ReasonNoConflicts, "no other owner wants this binding's addresses", gen)
 	}
 	switch {

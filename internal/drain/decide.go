@@ -28,26 +28,39 @@ const (
 // target with sessions open keeps them until they end or the leader's
 // reconciler enforces the binding's drain timeout (with no leader, the
 // pod's own max wait bounds it).
+//
+// A provider that cannot count sessions reports loadbalancer.SessionsUnknown:
+// then only the load balancer itself ends a drain, by no longer listing the
+// target (Absent) or reporting it Drained.
 func Next(s loadbalancer.State, sessions int64) (Action, bool) {
+	unknown := sessions == loadbalancer.SessionsUnknown
 	switch s {
 	case loadbalancer.StateAbsent:
 		return ActionNone, true
-	case loadbalancer.StateMaintenance:
-		return ActionNone, sessions == 0
-	case loadbalancer.StateDrained:
-		return ActionRemove, false
-	case loadbalancer.StateDraining:
+	case loadbalancer.StateMisconfigured:
+		// The load balancer cannot send it traffic (ELBv2: target group on
+		// no load balancer): nothing to drain; take it out.
+		return ActionRemove, true
+	case loadbalancer.StateDraining, loadbalancer.StateMaintenance:
+		if unknown {
+			return ActionNone, false
+		}
+		if s == loadbalancer.StateMaintenance {
+			return ActionNone, sessions == 0
+		}
 		if sessions == 0 {
 			return ActionRemove, false
 		}
 		return ActionNone, false
+	case loadbalancer.StateDrained:
+		return ActionRemove, false
 	case loadbalancer.StateInitial:
 		// Never passed its checks: no client traffic to drain.
 		if sessions == 0 {
 			return ActionRemove, false
 		}
 		return ActionDrain, false
-	default: // Healthy, Unhealthy: may have traffic.
+	default: // Healthy, Unhealthy, Unknown: may have traffic.
 		return ActionDrain, false
 	}
 }

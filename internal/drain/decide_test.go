@@ -24,6 +24,11 @@ func TestNext(t *testing.T) {
 		{"draining with sessions waits", loadbalancer.StateDraining, 1, ActionNone, false},
 		{"drained (no session) still serves persistent clients: removed, not out yet", loadbalancer.StateDrained, 0, ActionRemove, false},
 		{"draining reported with zero sessions is removed", loadbalancer.StateDraining, 0, ActionRemove, false},
+		{"draining, sessions unknown: the load balancer ends it", loadbalancer.StateDraining, loadbalancer.SessionsUnknown, ActionNone, false},
+		{"healthy, sessions unknown, is drained", loadbalancer.StateHealthy, loadbalancer.SessionsUnknown, ActionDrain, false},
+		{"initial, sessions unknown, is drained (not removed: traffic cannot be ruled out)", loadbalancer.StateInitial, loadbalancer.SessionsUnknown, ActionDrain, false},
+		{"misconfigured gets no traffic: out, and taken out", loadbalancer.StateMisconfigured, loadbalancer.SessionsUnknown, ActionRemove, true},
+		{"unknown is drained and not out", loadbalancer.StateUnknown, loadbalancer.SessionsUnknown, ActionDrain, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -177,6 +177,9 @@ type instanceWork struct {
 	binding, lb, backend, owner string
 	addr                        netip.AddrPort
 	inst                        pool.NamedInstance
+	// observe: the binding only observes (mode Observe); someone else
+	// deregisters the target, the handler only reads its state.
+	observe bool
 }
 
 // instances returns the instances of b's load balancer on which the pod
@@ -210,7 +213,7 @@ func (h *Handler) instances(ctx context.Context, b *v1alpha1.TargetBinding, pod 
 	owner := targets.Owner(h.ClusterID, b.UID)
 	out := make([]instanceWork, 0, len(insts))
 	for _, inst := range insts {
-		out = append(out, instanceWork{binding: b.Name, lb: lb.Name, backend: b.Spec.Backend, owner: owner, addr: addr, inst: inst})
+		out = append(out, instanceWork{binding: b.Name, lb: lb.Name, backend: b.Spec.Backend, owner: owner, addr: addr, inst: inst, observe: b.Observes()})
 	}
 	return out, nil, nil
 }
@@ -241,6 +244,9 @@ func (h *Handler) onInstances(ctx context.Context, work []instanceWork) []Target
 func (h *Handler) onInstance(ctx context.Context, w instanceWork) []TargetState {
 	logger := log.FromContext(ctx).WithValues("loadBalancer", w.lb, "instance", w.inst.Name, "backend", w.backend, "target", w.addr.String())
 	base := TargetState{Binding: w.binding, LoadBalancer: w.lb, Instance: w.inst.Name, Address: w.addr}
+	if e, ok := w.inst.Instance.(loadbalancer.Expecter); ok {
+		e.Expect(w.backend, w.addr) // the target is on its way out: watch it closely
+	}
 	st, err := w.inst.Status(ctx, w.backend)
 	if err != nil {
 		logger.Error(err, "drain request: instance status")
@@ -255,7 +261,7 @@ func (h *Handler) onInstance(ctx context.Context, w instanceWork) []TargetState 
 		t := base
 		t.State, t.Sessions = string(ts.State), ts.Sessions
 		act, _ := Next(ts.State, ts.Sessions)
-		if act != ActionNone && !h.ObserveOnly {
+		if act != ActionNone && !h.ObserveOnly && !w.observe {
 			t.Action = string(act)
 			if err := h.act(ctx, w, act, ts.Target); err != nil {
 				logger.Error(err, "drain request: acting on the target", "action", string(act))

@@ -96,7 +96,11 @@ func (f *Instance) Status(_ context.Context, backend string) (loadbalancer.Backe
 	}
 	bs := loadbalancer.BackendStatus{Generation: strconv.Itoa(f.generation)}
 	for t, s := range b {
-		bs.Targets = append(bs.Targets, loadbalancer.TargetStatus{Target: t, State: s.state, Sessions: s.sessions})
+		ts := loadbalancer.TargetStatus{Target: t, State: s.state, Sessions: s.sessions}
+		if !f.caps.Sessions {
+			ts.Sessions = loadbalancer.SessionsUnknown
+		}
+		bs.Targets = append(bs.Targets, ts)
 	}
 	slices.SortFunc(bs.Targets, func(a, b loadbalancer.TargetStatus) int { return a.Address.Compare(b.Address) })
 	return bs, nil
@@ -114,6 +118,7 @@ func (f *Instance) Register(_ context.Context, backend string, check loadbalance
 		return err
 	}
 	for _, t := range targets {
+		t = f.stored(t)
 		s, ok := b[t]
 		switch {
 		case !ok:
@@ -135,15 +140,27 @@ func (f *Instance) Drain(_ context.Context, backend string, targets ...loadbalan
 		return err
 	}
 	for _, t := range targets {
-		if s, ok := b[t]; ok {
-			s.state = drainState(s.sessions)
+		if s, ok := b[f.stored(t)]; ok {
+			s.state = f.drainState(s.sessions)
 		}
 	}
 	return nil
 }
 
-func drainState(sessions int64) loadbalancer.State {
-	if sessions > 0 {
+// stored is t as the fake keeps it: without the owner or settings tag when
+// its capabilities say the provider keeps none.
+func (f *Instance) stored(t loadbalancer.Target) loadbalancer.Target {
+	if !f.caps.OwnerTags {
+		t.Owner = ""
+	}
+	if !f.caps.PerTargetChecks {
+		t.Settings = ""
+	}
+	return t
+}
+
+func (f *Instance) drainState(sessions int64) loadbalancer.State {
+	if sessions > 0 || !f.caps.Sessions {
 		return loadbalancer.StateDraining
 	}
 	return loadbalancer.StateDrained
@@ -158,6 +175,11 @@ func (f *Instance) Remove(_ context.Context, backend string, targets ...loadbala
 		return err
 	}
 	for _, t := range targets {
+		t = f.stored(t)
+		if s, ok := b[t]; ok && !f.caps.Sessions {
+			s.state = loadbalancer.StateDraining // the provider drains on its own delay
+			continue
+		}
 		delete(b, t)
 	}
 	return nil
@@ -170,9 +192,12 @@ func (f *Instance) Capabilities() loadbalancer.Capabilities {
 	return f.caps
 }
 
-// SetCapabilities makes the fake claim caps, for unit tests of providers
-// without sessions or owner tags. It changes what the fake claims, not how
-// it behaves: tests set sessions and owners to match.
+// SetCapabilities makes the fake claim caps and behave accordingly, for
+// unit tests of providers without sessions or owner tags (ELBv2's): without
+// OwnerTags or PerTargetChecks it drops those tags from the targets it is
+// given; without Sessions, Status reports SessionsUnknown, and Drain and
+// Remove both leave a present target Draining, as a provider whose drain
+// runs on its own delay (tests end it with SetState StateAbsent).
 func (f *Instance) SetCapabilities(caps loadbalancer.Capabilities) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -218,7 +243,7 @@ func (f *Instance) SetState(backend string, t loadbalancer.Target, state loadbal
 		return err
 	}
 	if state == loadbalancer.StateAbsent {
-		delete(f.backends[backend], t)
+		delete(f.backends[backend], f.stored(t))
 		return nil
 	}
 	s.state = state
@@ -237,7 +262,7 @@ func (f *Instance) SetSessions(backend string, t loadbalancer.Target, sessions i
 	}
 	s.sessions = sessions
 	if s.state == loadbalancer.StateDraining || s.state == loadbalancer.StateDrained {
-		s.state = drainState(sessions)
+		s.state = f.drainState(sessions)
 	}
 	return nil
 }
@@ -247,7 +272,7 @@ func (f *Instance) target(backend string, t loadbalancer.Target) (*target, error
 	if !ok {
 		return nil, fmt.Errorf("fake: backend %q: %w", backend, loadbalancer.ErrNoBackend)
 	}
-	s, ok := b[t]
+	s, ok := b[f.stored(t)]
 	if !ok {
 		return nil, fmt.Errorf("fake: backend %q has no target %s", backend, t)
 	}
