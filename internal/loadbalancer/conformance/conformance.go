@@ -7,6 +7,14 @@
 // Every case gets a fresh load balancer from the Harness and real HTTP
 // targets (Server) on addresses the Harness chooses, and checks both what
 // the Instance reports and what clients going through the load balancer see.
+//
+// The cases follow the Instance's Capabilities: with session counts a
+// drained target must be reported Drained with no session; without them
+// (the load balancer ends a drain on its own delay, as ELBv2 does) it must
+// leave by itself, Absent, while its in-flight requests complete. A
+// provider that can observe must list a target someone else registered,
+// and one that cannot must never list it. Owner and settings tags must
+// round-trip where the provider keeps them and be empty where it does not.
 package conformance
 
 import (
@@ -16,6 +24,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -67,6 +76,10 @@ type LoadBalancer interface {
 	// does in production, and returns once it serves again. It returns
 	// ErrUnsupported for a kind the provider cannot do.
 	Restart(ctx context.Context, kind RestartKind) error
+	// RegisterElsewhere puts a target at addr in Backend the way another
+	// tool would (HAProxy: a server not named by zerodrop; ELBv2: another
+	// client's RegisterTargets), so that it passes its checks and serves.
+	RegisterElsewhere(ctx context.Context, addr netip.AddrPort) error
 }
 
 // Bounds of the suite's waits: generous, for loaded CI machines.
@@ -96,6 +109,8 @@ func Run(t *testing.T, h Harness) {
 		{"restart changes Generation and forgets targets until registered again", func(t *testing.T, e *env) { testRestart(t, e, Restart) }},
 		{"unknown backend is ErrNoBackend", testNoBackend},
 		{"batch of 20 targets registers and removes in one call each", testBatch},
+		{"owner and settings tags round-trip where the provider keeps them", testTags},
+		{"a target registered elsewhere is listed exactly when the provider can observe", testElsewhere},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -103,7 +118,8 @@ func Run(t *testing.T, h Harness) {
 			ctx, cancel := context.WithTimeout(context.Background(), caseTimeout)
 			t.Cleanup(cancel)
 			lb := h.New(t)
-			c.run(t, &env{t: t, ctx: ctx, lb: lb, inst: lb.Instance(), backend: lb.Backend()})
+			inst := lb.Instance()
+			c.run(t, &env{t: t, ctx: ctx, lb: lb, inst: inst, backend: lb.Backend(), caps: inst.Capabilities()})
 		})
 	}
 }
@@ -115,6 +131,17 @@ type env struct {
 	lb      LoadBalancer
 	inst    loadbalancer.Instance
 	backend string
+	caps    loadbalancer.Capabilities
+}
+
+// drained is the state a drained target reaches: Drained where the
+// provider counts sessions, Absent where the load balancer ends the drain
+// itself.
+func (e *env) drained() loadbalancer.State {
+	if e.caps.Sessions {
+		return loadbalancer.StateDrained
+	}
+	return loadbalancer.StateAbsent
 }
 
 func (e *env) server() *Server {
@@ -189,8 +216,13 @@ func (e *env) remove(servers ...*Server) {
 	}
 	bs := e.status()
 	for _, s := range servers {
-		if ts := stateOf(bs, s.Target()); ts.State != loadbalancer.StateAbsent && (ts.State != loadbalancer.StateMaintenance || ts.Sessions != 0) {
+		ts := stateOf(bs, s.Target())
+		switch {
+		case ts.State == loadbalancer.StateAbsent:
+		case e.caps.Sessions && (ts.State != loadbalancer.StateMaintenance || ts.Sessions != 0):
 			e.t.Fatalf("right after Remove, %s is %s with %d sessions; want Absent, or Maintenance with none", s.Addr(), ts.State, ts.Sessions)
+		case !e.caps.Sessions && ts.State != loadbalancer.StateDraining:
+			e.t.Fatalf("right after Remove, %s is %s; want Absent, or Draining until the load balancer lets it go", s.Addr(), ts.State)
 		}
 	}
 	deadline := time.Now().Add(waitTimeout)
@@ -299,10 +331,12 @@ func testFailingStaysInitial(t *testing.T, e *env) {
 	e.waitState(loadbalancer.StateHealthy, good)
 	e.register(bad)
 	// Requests spread over several check intervals while bad is checked.
+	// A target that never passed is Initial, or Unhealthy once it failed
+	// the unhealthy threshold (ELBv2); never Healthy.
 	for range requests {
 		e.getOK(1)
-		if got := stateOf(e.status(), bad.Target()).State; got != loadbalancer.StateInitial {
-			t.Fatalf("failing target is %s, want %s", got, loadbalancer.StateInitial)
+		if got := stateOf(e.status(), bad.Target()).State; got != loadbalancer.StateInitial && got != loadbalancer.StateUnhealthy {
+			t.Fatalf("failing target is %s, want %s or %s", got, loadbalancer.StateInitial, loadbalancer.StateUnhealthy)
 		}
 		time.Sleep(e.lb.Check().Interval / 2)
 	}
@@ -349,8 +383,11 @@ func testDrain(t *testing.T, e *env) {
 		t.Fatalf("Drain: %v", err)
 	}
 	ts := stateOf(e.waitState(loadbalancer.StateDraining, a), a.Target())
-	if ts.Sessions < 1 {
+	switch {
+	case e.caps.Sessions && ts.Sessions < 1:
 		t.Errorf("draining target with a request in flight reports %d sessions", ts.Sessions)
+	case !e.caps.Sessions && ts.Sessions != loadbalancer.SessionsUnknown:
+		t.Errorf("provider without session counts reports %d sessions, want SessionsUnknown", ts.Sessions)
 	}
 	before := a.Requests()
 	by := e.getOK(requests)
@@ -367,8 +404,8 @@ func testDrain(t *testing.T, e *env) {
 	if code, err := wait(); err != nil || code != http.StatusOK {
 		t.Errorf("in-flight request on draining target: status %d, error %v; want 200", code, err)
 	}
-	ts = stateOf(e.waitState(loadbalancer.StateDrained, a), a.Target())
-	if ts.Sessions != 0 {
+	ts = stateOf(e.waitState(e.drained(), a), a.Target())
+	if e.caps.Sessions && ts.Sessions != 0 {
 		t.Errorf("drained target reports %d sessions", ts.Sessions)
 	}
 }
@@ -380,7 +417,7 @@ func testRemove(t *testing.T, e *env) {
 	if err := e.inst.Drain(e.ctx, e.backend, a.Target()); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
-	e.waitState(loadbalancer.StateDrained, a)
+	e.waitState(e.drained(), a)
 	e.remove(a)
 	bs := e.status()
 	if got := stateOf(bs, b.Target()).State; got != loadbalancer.StateHealthy {
@@ -483,10 +520,64 @@ func testBatch(t *testing.T, e *env) {
 	if err := e.inst.Drain(e.ctx, e.backend, addrs...); err != nil {
 		t.Fatalf("Drain: %v", err)
 	}
-	e.waitState(loadbalancer.StateDrained, servers...)
+	e.waitState(e.drained(), servers...)
 	e.remove(servers...)
 	bs = e.status()
 	if len(bs.Targets) != 0 {
 		t.Errorf("targets left after removing all: %+v", bs.Targets)
+	}
+}
+
+func testTags(t *testing.T, e *env) {
+	s := e.server()
+	tagged := loadbalancer.Target{Address: s.Addr(), Owner: "0123456789", Settings: e.lb.Check().Tag()}
+	if err := e.inst.Register(e.ctx, e.backend, e.lb.Check(), tagged); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	want := tagged
+	if !e.caps.OwnerTags {
+		want.Owner = ""
+	}
+	if !e.caps.PerTargetChecks {
+		want.Settings = ""
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var got []loadbalancer.Target
+		for _, ts := range e.status().Targets {
+			got = append(got, ts.Target)
+			if ts.Target == want && ts.State == loadbalancer.StateHealthy {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s, targets %v; want %+v Healthy (owner tags %v, per-target checks %v)",
+				waitTimeout, got, want, e.caps.OwnerTags, e.caps.PerTargetChecks)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+func testElsewhere(t *testing.T, e *env) {
+	s := e.server()
+	if err := e.lb.RegisterElsewhere(e.ctx, s.Addr()); err != nil {
+		t.Fatalf("registering a target elsewhere: %v", err)
+	}
+	// It serves clients either way: the load balancer has it.
+	e.waitFor("the target registered elsewhere serves clients", func() bool {
+		code, body, err := e.get("/")
+		return err == nil && code == http.StatusOK && body == s.Target().String()
+	})
+	if e.caps.Observe {
+		ts := stateOf(e.waitState(loadbalancer.StateHealthy, s), s.Target())
+		if ts.Owner != "" {
+			t.Errorf("target registered elsewhere reported with owner %q, want none", ts.Owner)
+		}
+		return
+	}
+	for _, ts := range e.status().Targets {
+		if ts.Address == s.Addr() {
+			t.Fatalf("provider that cannot observe lists a target it did not register: %+v", ts)
+		}
 	}
 }

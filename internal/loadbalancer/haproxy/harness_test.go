@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -110,4 +112,22 @@ func TestConformance_serverKeepAlive(t *testing.T) {
 		t.Skip("short")
 	}
 	conformance.Run(t, harness{keepAlive: true})
+}
+
+// RegisterElsewhere adds a server the way an operator would, under a name
+// zerodrop does not use.
+func (l *lb) RegisterElsewhere(ctx context.Context, addr netip.AddrPort) error {
+	ref := testBackend + "/static-" + strconv.Itoa(int(addr.Port()))
+	for _, cmd := range []string{
+		"add server " + ref + " " + addr.String() + " check inter 100ms rise 2 fall 2",
+		"enable health " + ref,
+		"set server " + ref + " state ready",
+	} {
+		if out, err := l.p.RuntimeCommand(ctx, cmd); err != nil {
+			return fmt.Errorf("%s: %w", cmd, err)
+		} else if strings.TrimSpace(out) != "" && !strings.Contains(out, "New server registered") {
+			return fmt.Errorf("%s: %s", cmd, out)
+		}
+	}
+	return nil
 }
