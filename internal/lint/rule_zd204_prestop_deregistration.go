@@ -12,7 +12,9 @@ func (preStopBelowDeregistration) Meta() RuleMeta {
 			"zerodrop: drain.timeout, and at least health-check interval × unhealthy threshold) while the load balancer " +
 			"may still send it requests or hold its connections. If the preStop ends first, SIGTERM closes connections the " +
 			"load balancer still uses: clients get 5xx and resets (seeds 000/001: 'Be wary of the deregistration delay'). " +
-			"Either lengthen preStop or shorten the deregistration delay.",
+			"Either lengthen preStop or shorten the deregistration delay. zerodrop's ELBv2 provider replaces the fixed preStop: " +
+			"its injected wait holds SIGTERM until the target group reports the target out of draining (docs/providers/elbv2.md), " +
+			"so the grace period only has to exceed the deregistration delay.",
 		HelpURI: docDereg,
 		Formula: "preStop seconds >= deregistration seconds (AWS: deregistration_delay.timeout_seconds, default 300; TargetBinding: max(drain.timeout if drain.wait, interval × unhealthyThreshold))",
 		Fix:     "alb.ingress.kubernetes.io/target-group-attributes: deregistration_delay.timeout_seconds=30\n# and/or lifecycle.preStop.sleep.seconds: 30",

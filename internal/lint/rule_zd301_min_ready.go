@@ -15,7 +15,9 @@ func (minReadyBelowHealthy) Meta() RuleMeta {
 			"elbv2.k8s.aws/pod-readiness-gate-inject=enabled with IP targets; zerodrop: zerodrop.dev/readiness-gate-inject=enabled " +
 			"and a TargetBinding) makes it wait for the real state. Not reported for an AWS load balancer with instance " +
 			"targets (its targets are nodes, whose health checks do not follow new pods: ZD501 reports the target type), " +
-			"nor when ZD502 reports the missing gate label behind the same load balancer (the same root cause).",
+			"nor when ZD502 reports the missing gate label behind the same load balancer (the same root cause). " +
+			"zerodrop's ELBv2 provider gates on the target group's own healthy state (mode Observe beside the AWS controller, " +
+			"docs/providers/elbv2.md), so no minReadySeconds guess is needed.",
 		HelpURI: docMinReady,
 		Formula: "minReadySeconds >= health-check interval × healthy threshold (ALB defaults 15 s × 2, NLB 10 s × 3, TargetBinding 2 s × 2), for IP-target load balancers no readiness gate covers",
 		Fix:     "minReadySeconds: 30",

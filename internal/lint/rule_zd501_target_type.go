@@ -10,7 +10,8 @@ func (instanceTargetType) Meta() RuleMeta {
 		ID: "ZD501", Severity: SeverityWarning, Title: "AWS load balancer registers instances, not pod IPs",
 		Why: "With instance targets the load balancer sends traffic to a NodePort on every node and kube-proxy forwards " +
 			"it: health checks do not reach the pod, and pod readiness gates do not work, so Kubernetes cannot wait for " +
-			"the load balancer (seeds 000/001/002: 'Use IP target-type load balancers'). The AWS controller's default is instance.",
+			"the load balancer (seeds 000/001/002: 'Use IP target-type load balancers'). The AWS controller's default is instance. " +
+			"zerodrop's ELBv2 provider, too, works with IP targets only (docs/providers/elbv2.md).",
 		HelpURI: docTargetType,
 		Fix:     "alb.ingress.kubernetes.io/target-type: ip\n# or, on an NLB Service: service.beta.kubernetes.io/aws-load-balancer-nlb-target-type: ip",
 	}

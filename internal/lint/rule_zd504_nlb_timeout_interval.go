@@ -9,7 +9,8 @@ func (nlbTimeoutAndInterval) Meta() RuleMeta {
 	return RuleMeta{
 		ID: "ZD504", Severity: SeverityError, Title: "NLB health-check timeout and interval both set",
 		Why: "Seed 001 observed the ELB API answer 400 when a Service sets both " + AnnNLBHealthTimeout + " and " +
-			AnnNLBHealthInterval + " for an NLB: the load balancer is not updated. Setting only the interval sets both.",
+			AnnNLBHealthInterval + " for an NLB: the load balancer is not updated. Setting only the interval sets both. " +
+			"zerodrop's ELBv2 provider never changes a target group's health-check settings; it reads the states they produce.",
 		HelpURI: docNLBHealth,
 		Fix:     "remove " + AnnNLBHealthTimeout,
 	}
