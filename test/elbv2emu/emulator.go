@@ -29,12 +29,13 @@ const apiVersion = "2015-12-01"
 // maxBody bounds a request body.
 const maxBody = 1 << 20
 
-// maxSocketPath is the longest unix socket path Linux accepts.
-const maxSocketPath = 107
+// maxSocketPath is the longest unix socket path HAProxy 2.6 accepts (the
+// 107 bytes of Linux's sun_path less what it appends while binding).
+const maxSocketPath = 97
 
-// socketPathSlack is what process.Start adds to Config.Dir for a runtime
-// socket: "/zd-haproxy-<up to 10 digits>/master.sock".
-const socketPathSlack = len("/zd-haproxy-0123456789/master.sock")
+// socketPathSlack is what process.Start adds to Config.Dir for the runtime
+// socket: "/zd-haproxy-<up to 10 digits>/runtime.sock".
+const socketPathSlack = len("/zd-haproxy-0123456789/runtime.sock")
 
 // Config configures an emulator.
 type Config struct {

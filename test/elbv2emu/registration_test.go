@@ -66,4 +66,6 @@ func TestEmulator_RegisterTargets(t *testing.T) {
 	}
 }
 
-func portOf(b *backend) string { return strings.TrimPrefix(b.addr.String(), b.addr.Addr().String()+":") }
+func portOf(b *backend) string {
+	return strings.TrimPrefix(b.addr.String(), b.addr.Addr().String()+":")
+}
