@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -350,6 +351,7 @@ func TestEmulator_InjectError(t *testing.T) {
 // parameters, missing or malformed Authorization, unknown actions.
 func TestEmulator_ServeHTTP(t *testing.T) {
 	e := startEmulator(t, Config{})
+	arn := testGroup(t, e, TargetGroupSpec{Name: "raw"})
 	const auth = "AWS4-HMAC-SHA256 Credential=AKID/20260101/us-east-1/elasticloadbalancing/aws4_request, SignedHeaders=host, Signature=00"
 	tests := []struct {
 		name, body, auth string
@@ -360,8 +362,11 @@ func TestEmulator_ServeHTTP(t *testing.T) {
 		{"unknown action", "Action=Frobnicate&Version=2015-12-01", auth, 400, CodeInvalidAction},
 		{"wrong version", "Action=DescribeTargetGroups&Version=2012-06-01", auth, 400, CodeInvalidAction},
 		{"no TargetGroupArn", "Action=DescribeTargetHealth&Version=2015-12-01", auth, 400, CodeValidationError},
-		{"no targets", "Action=RegisterTargets&Version=2015-12-01&TargetGroupArn=arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/0", auth, 400, CodeTargetGroupNotFound},
-		{"a target without Id", "Action=DescribeTargetGroups&Version=2015-12-01&Names.member.2=x", auth, 400, CodeValidationError},
+		{"unknown group", "Action=RegisterTargets&Version=2015-12-01&TargetGroupArn=arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/x/0&Targets.member.1.Id=127.0.0.1", auth, 400, CodeTargetGroupNotFound},
+		{"no targets", "Action=RegisterTargets&Version=2015-12-01&TargetGroupArn=" + url.QueryEscape(arn), auth, 400, CodeValidationError},
+		{"a target without Id", "Action=DeregisterTargets&Version=2015-12-01&Targets.member.1.Port=80&TargetGroupArn=" + url.QueryEscape(arn), auth, 400, CodeValidationError},
+		{"a list with a gap", "Action=DescribeTargetGroups&Version=2015-12-01&Names.member.2=x", auth, 400, CodeValidationError},
+		{"a parameter twice", "Action=DescribeTargetGroups&Version=2015-12-01&Action=DescribeTargetGroups", auth, 400, CodeMalformedQueryString},
 		{"no Authorization", "Action=DescribeTargetGroups&Version=2015-12-01", "", 403, CodeMissingAuthenticationToken},
 		{"not SigV4", "Action=DescribeTargetGroups&Version=2015-12-01", "Basic Zm9vOmJhcg==", 403, CodeIncompleteSignature},
 		{"another service", "Action=DescribeTargetGroups&Version=2015-12-01", strings.Replace(auth, "elasticloadbalancing", "ec2", 1), 403, CodeSignatureDoesNotMatch},

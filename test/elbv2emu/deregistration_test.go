@@ -131,3 +131,73 @@ func TestEmulator_DeregisterTargets_inLag(t *testing.T) {
 		t.Errorf("saw %v, want %v", seen, want)
 	}
 }
+
+// TestEmulator_DeregisterTargets_connectionTermination: at the end of the
+// delay an ALB, and an NLB with connection termination, cut a request
+// still in flight on the target; an NLB without it lets the request finish
+// after the target is already unused, and only then deletes the server.
+func TestEmulator_DeregisterTargets_connectionTermination(t *testing.T) {
+	tests := []struct {
+		name        string
+		lbType      LBType
+		termination bool
+		cut         bool
+	}{
+		{"alb", LBApplication, false, true},
+		{"nlb-terminate", LBNetwork, true, true},
+		{"nlb-keep", LBNetwork, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := startEmulator(t, Config{})
+			c := newClient(t, e, clientOptions{})
+			arn := testGroup(t, e, TargetGroupSpec{Name: tt.name, LBType: tt.lbType, ConnectionTermination: tt.termination, Attached: true, DeregistrationDelay: time.Second})
+			b := startBackend(t, 1, "b", 200)
+			register(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), healthy)
+			held := make(chan error, 1)
+			go func() {
+				_, err := get(t, e.FrontendURL(arn)+"/hold")
+				held <- err
+			}()
+			for b.held.Load() == 0 {
+				time.Sleep(pollEvery)
+			}
+			deregister(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), notRegistred)
+			if tt.cut {
+				select {
+				case err := <-held:
+					if err == nil {
+						t.Error("request in flight at the end of the delay completed, want it cut")
+					}
+				case <-time.After(waitBound):
+					t.Fatal("request in flight at the end of the delay still open")
+				}
+				return
+			}
+			select {
+			case err := <-held:
+				t.Fatalf("request in flight ended at the end of the delay (%v), want it open", err)
+			case <-time.After(removeAfter + removeRetry):
+			}
+			close(b.release)
+			if err := <-held; err != nil {
+				t.Errorf("request in flight after the target left: %v", err)
+			}
+			g := e.group(arn)
+			for deadline := time.Now().Add(waitBound); ; time.Sleep(pollEvery) {
+				g.mu.Lock()
+				n := len(g.removing)
+				g.mu.Unlock()
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("server never deleted after its last session ended")
+				}
+			}
+		})
+	}
+}
