@@ -106,3 +106,15 @@ func TestStart_rejectsBadConfig(t *testing.T) {
 		})
 	}
 }
+
+func TestProcess_render(t *testing.T) {
+	p := &Process{cfg: Config{Backends: []Backend{{Name: "a", CheckTimeout: 1500 * time.Microsecond}, {Name: "b"}}}, dir: "/run/x"}
+	out := p.render()
+	a, b, _ := strings.Cut(out, "backend b")
+	if !strings.Contains(a, "backend a\n") || !strings.Contains(a, "    timeout check 2ms\n") {
+		t.Errorf("backend a has no \"timeout check 2ms\" (1.5ms rounded up):\n%s", out)
+	}
+	if strings.Contains(b, "timeout check") {
+		t.Errorf("backend b without CheckTimeout has a timeout check:\n%s", out)
+	}
+}
