@@ -2,6 +2,8 @@ package elbv2emu
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -196,6 +198,76 @@ func TestEmulator_DeregisterTargets_connectionTermination(t *testing.T) {
 				}
 				if time.Now().After(deadline) {
 					t.Fatal("server never deleted after its last session ended")
+				}
+			}
+		})
+	}
+}
+
+// TestEmulator_DeregisterTargets_keepAlive: a client's keep-alive
+// connection after its target left: an ALB balances its next requests onto
+// the remaining target; an NLB keeps the connection on the deregistered
+// target even once it is unused, unless connection termination cut it.
+func TestEmulator_DeregisterTargets_keepAlive(t *testing.T) {
+	tests := []struct {
+		name        string
+		lbType      LBType
+		termination bool
+		// want is who answers once the target reads NotRegistered.
+		want string
+	}{
+		{"alb", LBApplication, false, "b"},
+		{"nlb-keep", LBNetwork, false, "a"},
+		{"nlb-terminate", LBNetwork, true, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := startEmulator(t, Config{})
+			c := newClient(t, e, clientOptions{})
+			arn := testGroup(t, e, TargetGroupSpec{Name: "ka-" + tt.name, LBType: tt.lbType, ConnectionTermination: tt.termination, Attached: true, DeregistrationDelay: time.Second})
+			a, b := startBackend(t, 1, "a", 200), startBackend(t, 2, "b", 200)
+			register(t, c, arn, a)
+			waitFor(t, c, arn, a.target(), healthy)
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1, IdleConnTimeout: time.Minute}}
+			t.Cleanup(client.CloseIdleConnections)
+			ask := func() string {
+				resp, err := client.Get(e.FrontendURL(arn) + "/")
+				if err != nil {
+					return "error"
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return string(body)
+			}
+			if got := ask(); got != "a" {
+				t.Fatalf("first request answered by %q, want a", got)
+			}
+			register(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), healthy)
+			deregister(t, c, arn, a)
+			var after []string
+			gone := false
+			for deadline := time.Now().Add(waitBound); len(after) < 5; time.Sleep(100 * time.Millisecond) {
+				got := ask()
+				if gone {
+					after = append(after, got)
+				} else if o, _ := healthOfTarget(t, c, arn, a.target()); o == notRegistred {
+					gone = true
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("target a never read NotRegistered, or too few answers after: %v", after)
+				}
+			}
+			// A connection cut by termination may fail the one request
+			// that was on its way.
+			if tt.termination && after[0] == "error" {
+				after = after[1:]
+			}
+			for _, got := range after {
+				if got != tt.want {
+					t.Errorf("answers on the keep-alive client after a left: %v, want all %s", after, tt.want)
+					break
 				}
 			}
 		})
