@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"time"
 
@@ -20,10 +21,12 @@ import (
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/config/crd"
 	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
@@ -31,7 +34,9 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/localcluster"
 	"github.com/zerodrop/zerodrop/internal/manager"
+	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
 	"github.com/zerodrop/zerodrop/internal/webhook"
+	"github.com/zerodrop/zerodrop/test/elbv2emu"
 )
 
 // Image and path of the "image" that holds the zerodrop binary the webhook's
@@ -79,8 +84,15 @@ const LeaderElectionNamespace = "kube-system"
 type Environment struct {
 	Scenario *Scenario
 	Cluster  *localcluster.Cluster
-	HAProxy  *process.Process
-	Client   client.Client
+	// HAProxy is the one HAProxy of provider haproxy (nil for elbv2).
+	HAProxy *process.Process
+	// ELBv2 is the emulator of provider elbv2 (nil for haproxy), and
+	// targetGroups each mode's target group ARN in it.
+	ELBv2        *elbv2emu.Emulator
+	targetGroups map[Mode]string
+	Client       client.Client
+	// lbSpec is the provider member of the demo's LoadBalancer.
+	lbSpec v1alpha1.LoadBalancerSpec
 
 	progress  func(string, ...any)
 	dir       string
@@ -144,7 +156,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	e.closers = append(e.closers, e.Cluster.Stop)
 	e.progress("local cluster up in %s", e.Cluster.StartupDuration().Round(time.Millisecond))
 
-	if e.HAProxy, err = e.startHAProxy(ctx); err != nil {
+	if err := e.startLoadBalancer(ctx); err != nil {
 		return nil, err
 	}
 	scheme, err := manager.Scheme()
@@ -163,19 +175,24 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startController(ctx, o.ControllerReplicas); err != nil {
 		return nil, err
 	}
-	if e.lb, err = provider.New(loadBalancer(e.HAProxy.RuntimeSocket()).Spec, InstanceName); err != nil {
-		return nil, fmt.Errorf("connecting to HAProxy: %w", err)
+	if e.lb, err = provider.New(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
+		return nil, fmt.Errorf("connecting to the load balancer: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)
-	if err := e.Client.Create(ctx, loadBalancer(e.HAProxy.RuntimeSocket())); err != nil {
+	if err := e.Client.Create(ctx, loadBalancer(e.lbSpec, s.Modes())); err != nil {
 		return nil, fmt.Errorf("creating LoadBalancer: %w", err)
 	}
-	for _, m := range Modes() {
+	if slices.Contains(s.Modes(), ModeObserve) {
+		if err := e.startSyncer(ctx, ModeObserve); err != nil {
+			return nil, err
+		}
+	}
+	for _, m := range s.Modes() {
 		if err := e.createMode(ctx, m); err != nil {
 			return nil, err
 		}
 	}
-	for _, m := range Modes() {
+	for _, m := range s.Modes() {
 		if err := e.waitSettled(ctx, m, setupTimeout); err != nil {
 			return nil, fmt.Errorf("mode %s did not come up: %w", m, err)
 		}
@@ -183,6 +200,66 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	e.progress("environment ready in %s", time.Since(began).Round(time.Millisecond))
 	return e, nil
 }
+
+// startLoadBalancer starts the scenario's load balancer and sets the
+// LoadBalancer's provider member.
+func (e *Environment) startLoadBalancer(ctx context.Context) error {
+	var err error
+	if e.Scenario.Provider != ProviderELBv2 {
+		if e.HAProxy, err = e.startHAProxy(ctx); err != nil {
+			return err
+		}
+		e.lbSpec = haproxyLoadBalancer(e.HAProxy.RuntimeSocket())
+		return nil
+	}
+	return e.startELBv2(ctx)
+}
+
+// startELBv2 starts the ELBv2 emulator with one ALB target group per mode,
+// whose health checks follow the scenario's loadBalancer settings.
+func (e *Environment) startELBv2(ctx context.Context) error {
+	s := e.Scenario
+	emu, err := elbv2emu.Start(ctx, elbv2emu.Config{Dir: filepath.Join(e.dir, "elbv2"), RegistrationLag: s.ELBv2.RegistrationLag.Duration})
+	if err != nil {
+		return fmt.Errorf("starting the ELBv2 emulator (install Debian's haproxy: hack/install-debs.sh haproxy): %w", err)
+	}
+	e.ELBv2 = emu
+	e.closers = append(e.closers, emu.Close)
+	// The AWS SDK signs every request; the emulator checks the signature's
+	// scope only. The controller in this process takes the credentials from
+	// the SDK's default chain, the environment first.
+	for k, v := range map[string]string{"AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo"} {
+		if os.Getenv(k) == "" {
+			if err := os.Setenv(k, v); err != nil {
+				return fmt.Errorf("setting %s for the emulator: %w", k, err)
+			}
+		}
+	}
+	e.targetGroups = map[Mode]string{}
+	for i, m := range s.Modes() {
+		arn, err := emu.CreateTargetGroup(ctx, elbv2emu.TargetGroupSpec{
+			Name: m.Backend(), LBType: elbv2emu.LBApplication, Port: ContainerPort,
+			HealthCheckPath:     vnode.DefaultHealthPath,
+			HealthCheckInterval: s.LoadBalancer.CheckInterval.Duration, HealthCheckTimeout: s.LoadBalancer.CheckInterval.Duration / 2,
+			HealthyThreshold: s.LoadBalancer.Rise, UnhealthyThreshold: s.LoadBalancer.Fall,
+			DeregistrationDelay: s.ELBv2.DeregistrationDelay.Duration, Attached: true,
+			Frontend: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 91, byte(1 + i)}), 0),
+		})
+		if err != nil {
+			return fmt.Errorf("creating target group %s: %w", m.Backend(), err)
+		}
+		e.targetGroups[m] = arn
+		e.progress("ALB target group %-14s %s", m, emu.FrontendURL(arn))
+	}
+	e.lbSpec = v1alpha1.LoadBalancerSpec{ELBv2: &v1alpha1.ELBv2LoadBalancer{
+		Region: emu.Region(), Endpoint: emu.Endpoint(), PollInterval: &metav1.Duration{Duration: elbv2PollInterval},
+	}}
+	return nil
+}
+
+// elbv2PollInterval is how often the demo's controller describes target
+// groups with targets on the move.
+const elbv2PollInterval = 200 * time.Millisecond
 
 // startHAProxy starts HAProxy with one frontend and backend per mode.
 func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error) {
@@ -413,9 +490,14 @@ func (e *Environment) createMode(ctx context.Context, m Mode) error {
 }
 
 // FrontendURL is the URL load for mode m goes to.
-func (e *Environment) FrontendURL(m Mode) string { return e.HAProxy.FrontendURL(m.Frontend()) + "/" }
+func (e *Environment) FrontendURL(m Mode) string {
+	if e.ELBv2 != nil {
+		return e.ELBv2.FrontendURL(e.targetGroups[m]) + "/"
+	}
+	return e.HAProxy.FrontendURL(m.Frontend()) + "/"
+}
 
-// LoadBalancer returns the HAProxy instance as zerodrop sees it.
+// LoadBalancer returns the load balancer as zerodrop sees it.
 func (e *Environment) LoadBalancer() loadbalancer.Instance { return e.lb }
 
 // Dir is where the environment keeps its files.

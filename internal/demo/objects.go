@@ -31,6 +31,12 @@ const (
 	// ModeZerodrop is zerodrop: readiness gate and drain-aware
 	// termination, the app with no preStop of its own.
 	ModeZerodrop Mode = "zerodrop"
+	// ModeObserve (provider elbv2 only) is zerodrop in mode Observe beside
+	// a plain syncer that registers and deregisters the pods (the AWS Load
+	// Balancer Controller's stand-in, lbcsync.go): zerodrop only gates
+	// readiness on the target group's state and holds SIGTERM until the
+	// target left draining.
+	ModeObserve Mode = "zerodrop-observe"
 )
 
 // Modes lists the modes in the order the demo shows them.
@@ -73,6 +79,8 @@ func (m Mode) Title() string {
 		return "no zerodrop"
 	case ModeStatic:
 		return "static recipe"
+	case ModeObserve:
+		return "zerodrop observe"
 	}
 	return string(m)
 }
@@ -120,7 +128,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 		minReady = s.MinReadySeconds()
 		grace = s.StaticGraceSeconds()
 		surge = one
-	case ModeZerodrop:
+	case ModeZerodrop, ModeObserve:
 		podAnn[v1alpha1.AnnotationShutdownBudget] = s.App.ShutdownBudget.Duration.String()
 	}
 	objs := Objects{
@@ -167,7 +175,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 		},
 		Binding: buildBinding(m, s),
 	}
-	if m == ModeZerodrop {
+	if m == ModeZerodrop || m == ModeObserve {
 		objs.Namespace.Labels = map[string]string{v1alpha1.LabelInject: v1alpha1.LabelInjectEnabled}
 	}
 	return objs
@@ -177,7 +185,11 @@ func buildBinding(m Mode, s *Scenario) *v1alpha1.TargetBinding {
 	// The static recipe's load balancers drain a deregistered target (AWS's
 	// deregistration delay, the seeds' setting); the plain sync removes it
 	// with its sessions.
-	gate, wait := m == ModeZerodrop, m != ModeNone
+	gate, wait := m == ModeZerodrop || m == ModeObserve, m != ModeNone
+	mode := v1alpha1.ModeManage
+	if m == ModeObserve {
+		mode = v1alpha1.ModeObserve
+	}
 	return &v1alpha1.TargetBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: AppName, Namespace: m.Namespace()},
 		Spec: v1alpha1.TargetBindingSpec{
@@ -191,23 +203,25 @@ func buildBinding(m Mode, s *Scenario) *v1alpha1.TargetBinding {
 			},
 			Drain:         v1alpha1.Drain{Timeout: &metav1.Duration{Duration: s.Drain.Timeout.Duration}, Wait: &wait},
 			ReadinessGate: &gate,
+			Mode:          mode,
 		},
 	}
 }
 
-// loadBalancer returns the LoadBalancer object for the HAProxy instance
-// whose runtime socket is socket. It grants each mode's namespace its own
-// backend and nothing else (docs/grants.md).
-func loadBalancer(socket string) *v1alpha1.LoadBalancer {
-	lb := &v1alpha1.LoadBalancer{
-		ObjectMeta: metav1.ObjectMeta{Name: LoadBalancerName},
-		Spec: v1alpha1.LoadBalancerSpec{
-			HAProxy: &v1alpha1.HAProxyLoadBalancer{
-				Instances: []v1alpha1.HAProxyInstance{{Name: InstanceName, Socket: socket}},
-			},
-		},
-	}
-	for _, m := range Modes() {
+// haproxyLoadBalancer is the provider member for the HAProxy instance whose
+// runtime socket is socket.
+func haproxyLoadBalancer(socket string) v1alpha1.LoadBalancerSpec {
+	return v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
+		Instances: []v1alpha1.HAProxyInstance{{Name: InstanceName, Socket: socket}},
+	}}
+}
+
+// loadBalancer returns the LoadBalancer object of provider spec for the
+// modes. It grants each mode's namespace its own backend and nothing else
+// (docs/grants.md).
+func loadBalancer(spec v1alpha1.LoadBalancerSpec, modes []Mode) *v1alpha1.LoadBalancer {
+	lb := &v1alpha1.LoadBalancer{ObjectMeta: metav1.ObjectMeta{Name: LoadBalancerName}, Spec: spec}
+	for _, m := range modes {
 		lb.Spec.AllowedBindings = append(lb.Spec.AllowedBindings, v1alpha1.BindingGrant{
 			Namespaces: v1alpha1.NamespaceGrant{From: v1alpha1.NamespacesFromNames, Names: []string{m.Namespace()}},
 			Backends:   []string{m.Backend()},
@@ -224,6 +238,9 @@ func describe(m Mode, s *Scenario) string {
 	case ModeStatic:
 		return fmt.Sprintf("preStop sleep %d, minReadySeconds %d, grace %ds, maxSurge 1 / maxUnavailable 0, LB drains leaving targets, no gate",
 			int(s.StaticRecipe.PreStopSleep.Duration.Seconds()), s.MinReadySeconds(), s.StaticGraceSeconds())
+	}
+	if m == ModeObserve {
+		return "a plain syncer registers and deregisters; zerodrop observes: readiness gate on the target group's state + drain-aware termination"
 	}
 	return fmt.Sprintf("readiness gate + drain-aware termination (drain timeout %s), no preStop of its own", s.Drain.Timeout.Duration)
 }

@@ -40,7 +40,7 @@ type Result struct {
 // KindResult is one rollout kind in every mode.
 type KindResult struct {
 	Kind  RolloutKind
-	Modes []ModeResult // in Modes() order
+	Modes []ModeResult // in Scenario.Modes() order
 }
 
 // Mode returns the result of mode m.
@@ -165,9 +165,9 @@ func (e *Environment) runKind(ctx context.Context, kind RolloutKind, revision in
 	}
 	e.progress("%s: %d req/s per mode for at least %s, rollout after %s of steady load",
 		kind, s.Load.Rate, s.Load.MinDuration.Duration, s.Load.Warmup.Duration)
-	results := make([]ModeResult, len(Modes()))
+	results := make([]ModeResult, len(e.Scenario.Modes()))
 	var wg sync.WaitGroup
-	for i, m := range Modes() {
+	for i, m := range e.Scenario.Modes() {
 		wg.Go(func() { results[i] = e.runMode(ctx, kind, m, node, revision, rt) })
 	}
 	wg.Wait()
@@ -194,8 +194,8 @@ func (e *Environment) runKind(ctx context.Context, kind RolloutKind, revision in
 	}
 	if kind == ScaleIn {
 		var wg sync.WaitGroup
-		scaleErrs := make([]error, len(Modes()))
-		for i, m := range Modes() {
+		scaleErrs := make([]error, len(e.Scenario.Modes()))
+		for i, m := range e.Scenario.Modes() {
 			wg.Go(func() { scaleErrs[i] = e.Scale(ctx, m, s.Replicas) })
 		}
 		wg.Wait()

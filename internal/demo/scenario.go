@@ -22,6 +22,22 @@ import (
 //go:embed scenario.yaml
 var defaultScenario []byte
 
+// elbv2Scenario is the scenario `zerodrop demo --provider elbv2` runs
+// without --scenario.
+//
+//go:embed scenario-elbv2.yaml
+var elbv2Scenario []byte
+
+// Providers the demo can run against.
+const (
+	// ProviderHAProxy: one HAProxy, a frontend and backend per mode.
+	ProviderHAProxy = "haproxy"
+	// ProviderELBv2: emulated ALB target groups (test/elbv2emu: AWS's
+	// Query API and target states, a real HAProxy doing the health checks
+	// and carrying the traffic), one per mode, driven through the AWS SDK.
+	ProviderELBv2 = "elbv2"
+)
+
 // RolloutKind names a kind of rollout the demo runs under load.
 type RolloutKind string
 
@@ -65,6 +81,31 @@ type Scenario struct {
 	MaxSurge intstr.IntOrString `json:"maxSurge"`
 	// Rollouts are the kinds to run, in order.
 	Rollouts []RolloutKind `json:"rollouts"`
+	// Provider is the load balancer: haproxy (default) or elbv2.
+	Provider string `json:"provider,omitempty"`
+	// ELBv2 are the emulated target groups' own timings (provider elbv2;
+	// their health checks follow loadBalancer).
+	ELBv2 ELBv2 `json:"elbv2,omitempty"`
+}
+
+// ELBv2 are the emulated target groups' timings, AWS's scaled down.
+type ELBv2 struct {
+	// RegistrationLag is how long a new target stays
+	// initial/Elb.RegistrationInProgress before its checks count.
+	RegistrationLag Duration `json:"registrationLag"`
+	// DeregistrationDelay is deregistration_delay.timeout_seconds: an ALB
+	// target stays draining for all of it, idle or not.
+	DeregistrationDelay Duration `json:"deregistrationDelay"`
+}
+
+// Modes lists the scenario's modes in the order the demo shows them: every
+// provider's three, and for ELBv2 zerodrop observing a target group that a
+// plain syncer (the AWS Load Balancer Controller's stand-in) registers.
+func (s *Scenario) Modes() []Mode {
+	if s != nil && s.Provider == ProviderELBv2 {
+		return []Mode{ModeNone, ModeStatic, ModeZerodrop, ModeObserve}
+	}
+	return Modes()
 }
 
 // Load is the open-model load of one mode.
@@ -120,6 +161,26 @@ func (l Load) keepAlive() bool { return l.KeepAlive == nil || *l.KeepAlive }
 
 // DefaultScenario returns the embedded default scenario.
 func DefaultScenario() (*Scenario, error) { return ParseScenario(defaultScenario) }
+
+// DefaultScenarioFor returns the built-in scenario of a provider.
+func DefaultScenarioFor(provider string) (*Scenario, error) {
+	switch provider {
+	case "", ProviderHAProxy:
+		return DefaultScenario()
+	case ProviderELBv2:
+		return ParseScenario(elbv2Scenario)
+	}
+	return nil, fmt.Errorf("provider %q: want %q or %q", provider, ProviderHAProxy, ProviderELBv2)
+}
+
+// DefaultScenarioYAMLFor returns the built-in scenario of a provider, as
+// written.
+func DefaultScenarioYAMLFor(provider string) []byte {
+	if provider == ProviderELBv2 {
+		return append([]byte(nil), elbv2Scenario...)
+	}
+	return DefaultScenarioYAML()
+}
 
 // DefaultScenarioYAML returns the embedded default scenario's text.
 func DefaultScenarioYAML() []byte { return append([]byte(nil), defaultScenario...) }
@@ -214,6 +275,18 @@ func (s *Scenario) Validate() error {
 	}
 	if surge, err := intstr.GetScaledValueFromIntOrPercent(&s.MaxSurge, int(s.Replicas), true); err != nil || surge < 1 {
 		bad("maxSurge", "%q: want a number or percentage giving at least one pod", s.MaxSurge.String())
+	}
+	switch s.Provider {
+	case "", ProviderHAProxy:
+	case ProviderELBv2:
+		durationIn("elbv2.registrationLag", s.ELBv2.RegistrationLag, 0, time.Minute)
+		durationIn("elbv2.deregistrationDelay", s.ELBv2.DeregistrationDelay, 0, 10*time.Minute)
+		if s.ELBv2.DeregistrationDelay.err == nil && s.StaticRecipe.PreStopSleep.Duration < s.ELBv2.DeregistrationDelay.Duration {
+			bad("staticRecipe.preStopSleep", "%s is shorter than elbv2.deregistrationDelay %s: the recipe sleeps at least the delay",
+				s.StaticRecipe.PreStopSleep.Duration, s.ELBv2.DeregistrationDelay.Duration)
+		}
+	default:
+		bad("provider", "%q: want %q or %q", s.Provider, ProviderHAProxy, ProviderELBv2)
 	}
 	if len(s.Rollouts) == 0 {
 		bad("rollouts", "empty: want one or more of %v", RolloutKinds())

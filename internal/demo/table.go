@@ -14,13 +14,13 @@ import (
 func WriteTable(w io.Writer, res *Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	header := []string{"rollout"}
-	for _, m := range Modes() {
+	for _, m := range res.Scenario.Modes() {
 		header = append(header, m.Title()+" failed/sent", "rollout")
 	}
 	fmt.Fprintln(tw, strings.Join(header, "\t")+"\t")
 	for _, k := range res.Kinds {
 		row := []string{string(k.Kind)}
-		for _, m := range Modes() {
+		for _, m := range res.Scenario.Modes() {
 			r := k.Mode(m)
 			if r == nil || r.Report == nil {
 				row = append(row, "-", "-")
@@ -53,7 +53,7 @@ func WriteDetails(w io.Writer, res *Result) error {
 			for _, p := range r.Pods {
 				s := fmt.Sprintf("%s deletion→SIGTERM %s", p.Name, formatDuration(p.DeletionToSIGTERM))
 				if p.HasLBDrain {
-					s += fmt.Sprintf(" (HAProxy drained after %s)", formatDuration(p.LBDrain))
+					s += fmt.Sprintf(" (LB drained after %s)", formatDuration(p.LBDrain))
 				}
 				if p.CutRequests > 0 {
 					s += fmt.Sprintf(", %d requests cut by its exit", p.CutRequests)

@@ -25,6 +25,7 @@ type flags struct {
 	scenario      string
 	out           string
 	binDir        string
+	provider      string
 	printScenario bool
 }
 
@@ -51,13 +52,14 @@ included. Needs Debian's haproxy and the control-plane binaries in bin/
 	fl.StringVar(&f.scenario, "scenario", "", "scenario YAML file (default: the built-in scenario; see --print-scenario)")
 	fl.StringVar(&f.out, "out", "", "directory for the reports (default: a new temporary directory, printed)")
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory with etcd, kube-apiserver, kube-controller-manager and kube-scheduler (default: $ZERODROP_BIN_DIR, $KUBEBUILDER_ASSETS or the nearest bin/)")
-	fl.BoolVar(&f.printScenario, "print-scenario", false, "print the built-in scenario and exit")
+	fl.StringVar(&f.provider, "provider", "", "load balancer: haproxy, or elbv2 (emulated ALB target groups whose health checks a real HAProxy does, driven through the AWS SDK, plus zerodrop observing a target group a plain syncer registers); default: the scenario's, else haproxy")
+	fl.BoolVar(&f.printScenario, "print-scenario", false, "print the built-in scenario (of --provider) and exit")
 	return cmd
 }
 
 func (f *flags) run(ctx context.Context, out io.Writer) error {
 	if f.printScenario {
-		_, err := out.Write(demo.DefaultScenarioYAML())
+		_, err := out.Write(demo.DefaultScenarioYAMLFor(f.provider))
 		return err
 	}
 	s, err := f.loadScenario()
@@ -122,7 +124,15 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 
 func (f *flags) loadScenario() (*demo.Scenario, error) {
 	if f.scenario == "" {
-		return demo.DefaultScenario()
+		return demo.DefaultScenarioFor(f.provider)
 	}
-	return demo.LoadScenario(f.scenario)
+	s, err := demo.LoadScenario(f.scenario)
+	if err != nil || f.provider == "" {
+		return s, err
+	}
+	s.Provider = f.provider
+	if err := s.Validate(); err != nil {
+		return nil, fmt.Errorf("--scenario %s with --provider %s: %w", f.scenario, f.provider, err)
+	}
+	return s, nil
 }
