@@ -33,8 +33,8 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/localcluster"
-	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
+	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 	"github.com/zerodrop/zerodrop/test/elbv2emu"
 )
