@@ -93,6 +93,7 @@ func writeCRDs() error {
 		}
 		d := filepath.Join(dst, filepath.Base(s))
 		want = append(want, d)
+		data = bytes.TrimPrefix(data, []byte("---\n"))
 		if err := write(d, append([]byte(fmt.Sprintf(header, s)), data...)); err != nil {
 			return err
 		}

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"slices"
 	"time"
 
@@ -129,12 +130,13 @@ func caDue(cas []authority, v Validity, now time.Time) bool {
 
 // certDue says whether the serving certificate must be issued again at now
 // by signer: there is none, it has less than a third of its validity left,
-// it names other hosts than dnsNames, or signer did not sign it.
+// it names other hosts than dnsNames (DNS names or IP addresses), or signer
+// did not sign it.
 func certDue(cert *x509.Certificate, s authority, dnsNames []string, v Validity, now time.Time) bool {
 	return cert == nil ||
 		!now.Before(renewAt(cert, v.Cert)) ||
 		!now.Before(cert.NotAfter) ||
-		!sameNames(cert.DNSNames, dnsNames) ||
+		!sameNames(cert, dnsNames) ||
 		cert.CheckSignatureFrom(s.cert) != nil
 }
 
@@ -151,8 +153,25 @@ func signer(cas []authority, v Validity, now time.Time) authority {
 	return cas[0]
 }
 
-func sameNames(a, b []string) bool {
-	return slices.Equal(slices.Sorted(slices.Values(a)), slices.Sorted(slices.Values(b)))
+// sameNames says whether c is issued for exactly names.
+func sameNames(c *x509.Certificate, names []string) bool {
+	have := slices.Clone(c.DNSNames)
+	for _, ip := range c.IPAddresses {
+		have = append(have, ip.String())
+	}
+	return slices.Equal(slices.Sorted(slices.Values(have)), slices.Sorted(slices.Values(names)))
+}
+
+// splitNames returns the DNS names and the IP addresses among names.
+func splitNames(names []string) (dns []string, ips []net.IP) {
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			ips = append(ips, ip)
+		} else {
+			dns = append(dns, n)
+		}
+	}
+	return dns, ips
 }
 
 // newAuthority generates a CA valid from now for validity.
@@ -185,13 +204,15 @@ func newAuthority(now time.Time, validity time.Duration) (authority, error) {
 	return authority{cert: c, key: key}, nil
 }
 
-// issue signs a serving certificate for dnsNames, valid from now for
+// issue signs a serving certificate for names (DNS names or IP addresses),
+// valid from now for
 // validity but never past the CA's own end. It returns the certificate and
 // key, PEM-encoded.
-func (ca authority) issue(dnsNames []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
-	if len(dnsNames) == 0 {
-		return nil, nil, errors.New("no DNS names to issue a serving certificate for")
+func (ca authority) issue(names []string, now time.Time, validity time.Duration) (certPEM, keyPEM []byte, err error) {
+	if len(names) == 0 {
+		return nil, nil, errors.New("no names to issue a serving certificate for")
 	}
+	dnsNames, ips := splitNames(names)
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, nil, fmt.Errorf("generating serving key: %w", err)
@@ -208,6 +229,7 @@ func (ca authority) issue(dnsNames []string, now time.Time, validity time.Durati
 		SerialNumber: serial,
 		Subject:      pkix.Name{CommonName: certCommonName},
 		DNSNames:     dnsNames,
+		IPAddresses:  ips,
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,

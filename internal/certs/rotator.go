@@ -51,7 +51,7 @@ type Options struct {
 	// Secret holds the CAs and the serving certificate.
 	Secret types.NamespacedName
 	// DNSNames are the serving certificate's names: the webhook's and the
-	// drain endpoint's Services.
+	// drain endpoint's Services (an IP address becomes an IP SAN).
 	DNSNames []string
 	// CertDir receives tls.crt, tls.key and ca.crt.
 	CertDir string
