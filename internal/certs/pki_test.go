@@ -81,7 +81,7 @@ func TestPrune(t *testing.T) {
 
 func TestSigner(t *testing.T) {
 	v := Validity{CA: 30 * time.Hour, Cert: 3 * time.Hour}
-	old := testCA(t, t0, v.CA)                   // ends at t0+30h
+	old := testCA(t, t0, v.CA)                    // ends at t0+30h
 	next := testCA(t, t0.Add(20*time.Hour), v.CA) // added at two thirds of old's life
 	for _, tc := range []struct {
 		name string
