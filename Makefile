@@ -53,11 +53,12 @@ image: ## Build bin/zerodrop-image.tar: OCI image (linux/amd64, linux/arm64) of 
 ##@ Generated files
 
 .PHONY: generate
-generate: ## Regenerate deepcopy, CRDs, RBAC and the webhook configuration.
+generate: ## Regenerate deepcopy, CRDs, RBAC, the webhook configuration, the chart's generated parts, the kustomize base and the values table.
 	$(BIN)/controller-gen object:headerFile=/dev/null paths=./api/...
 	$(BIN)/controller-gen crd:crdVersions=v1 paths=./api/... output:crd:artifacts:config=config/crd
 	$(BIN)/controller-gen rbac:roleName=zerodrop-controller paths=./internal/controller/... output:rbac:artifacts:config=config/rbac
 	go run ./hack/genmanifests
+	go run ./hack/genchart
 
 .PHONY: verify
 verify: ## Fail when generated files drift from their sources.

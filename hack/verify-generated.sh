@@ -5,11 +5,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 make -s generate
-if ! git diff --exit-code -- config "api/*/zz_generated.*"; then
+if ! git diff --exit-code -- config charts docs/install.md "api/*/zz_generated.*"; then
 	echo "generated files drifted: run 'make generate' and commit the result" >&2
 	exit 1
 fi
-untracked=$(git ls-files --others --exclude-standard -- config "api/*/zz_generated.*")
+untracked=$(git ls-files --others --exclude-standard -- config charts "api/*/zz_generated.*")
 if [ -n "$untracked" ]; then
 	echo "generated files not committed:" >&2
 	echo "$untracked" >&2

@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/webhook/admission"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/certs"
 	"github.com/zerodrop/zerodrop/internal/controller"
 	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
@@ -98,6 +99,12 @@ type Options struct {
 	// can share a backend. Empty means the UID of the kube-system
 	// namespace, which is stable for the cluster's life.
 	ClusterID string
+	// Certs, when set, has the controller issue and rotate the serving
+	// certificate of the webhook and drain endpoint itself (internal/certs),
+	// into WebhookCertDir, and hand its CA bundle to pods for the drain
+	// endpoint unless Drain has a CA bundle of its own. Nil means the files
+	// in WebhookCertDir come from elsewhere (cert-manager, tests).
+	Certs *certs.Options
 	// SkipNameValidation allows several managers in one process (tests).
 	SkipNameValidation bool
 	// Registerer receives the controller's metrics; nil means
@@ -142,6 +149,9 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("creating manager: %w", err)
+	}
+	if err := addRotator(ctx, mgr, cfg, &o); err != nil {
+		return nil, err
 	}
 	reg := o.Registerer
 	if reg == nil {
@@ -223,16 +233,51 @@ func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Poo
 		Pool:      lbs,
 		ClusterID: clusterID,
 	}
-	certDir := o.WebhookCertDir
-	if certDir == "" {
-		certDir = filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs") // the webhook server's default
-	}
-	srv := drain.NewServer(o.DrainAddr, certDir, h, mgr.GetLogger().WithName("drain"))
+	srv := drain.NewServer(o.DrainAddr, certDir(o), h, mgr.GetLogger().WithName("drain"))
 	if err := mgr.Add(srv); err != nil {
 		return fmt.Errorf("adding the drain endpoint: %w", err)
 	}
 	if err := mgr.AddReadyzCheck("drain", srv.StartedChecker()); err != nil {
 		return fmt.Errorf("adding readyz check: %w", err)
+	}
+	return nil
+}
+
+// certDir returns where the webhook and the drain endpoint read their
+// serving certificate.
+func certDir(o Options) string {
+	if o.WebhookCertDir == "" {
+		return filepath.Join(os.TempDir(), "k8s-webhook-server", "serving-certs") // the webhook server's default
+	}
+	return o.WebhookCertDir
+}
+
+// addRotator issues the serving certificate before the servers start (they
+// read it when they start) and keeps it current, when o.Certs asks for it.
+// Pods then trust the rotator's CA bundle for the drain endpoint.
+func addRotator(ctx context.Context, mgr ctrl.Manager, cfg *rest.Config, o *Options) error {
+	if o.Certs == nil {
+		return nil
+	}
+	direct, err := client.New(cfg, client.Options{Scheme: mgr.GetScheme()})
+	if err != nil {
+		return fmt.Errorf("creating the certificate client: %w", err)
+	}
+	co := *o.Certs
+	co.CertDir = certDir(*o)
+	co.Logger = mgr.GetLogger().WithName("certs")
+	rot, err := certs.New(direct, co)
+	if err != nil {
+		return fmt.Errorf("configuring the serving certificate: %w", err)
+	}
+	if err := rot.Ensure(ctx); err != nil {
+		return fmt.Errorf("issuing the serving certificate: %w", err)
+	}
+	if err := mgr.Add(rot); err != nil {
+		return fmt.Errorf("adding the certificate rotator: %w", err)
+	}
+	if o.Drain.CABundle == "" && o.Drain.CABundleFrom == nil {
+		o.Drain.CABundleFrom = rot.CABundle
 	}
 	return nil
 }

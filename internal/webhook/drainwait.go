@@ -46,6 +46,10 @@ type DrainInjection struct {
 	// CABundle is the PEM bundle pods trust for Endpoint (empty: system
 	// roots).
 	CABundle string
+	// CABundleFrom, when set, is asked for the bundle at every admission
+	// instead of CABundle, so that pods get the CA in force when they are
+	// created (the self-managed certificates rotate it).
+	CABundleFrom func() string
 	// Resources are the injected init container's requests and limits; nil
 	// means DefaultInjectorResources.
 	Resources *corev1.ResourceRequirements

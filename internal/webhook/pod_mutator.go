@@ -85,7 +85,11 @@ func (m *PodMutator) Handle(ctx context.Context, req admission.Request) (resp ad
 	if err != nil {
 		return m.admitUnchanged(ctx, req, pod, ReasonReadBindings, err)
 	}
-	ops, warnings, err := mutate(req.Object.Raw, pod, gates, drains, m.Drain)
+	drain := m.Drain
+	if drain.CABundleFrom != nil {
+		drain.CABundle = drain.CABundleFrom()
+	}
+	ops, warnings, err := mutate(req.Object.Raw, pod, gates, drains, drain)
 	if err != nil {
 		return m.admitUnchanged(ctx, req, pod, ReasonPatch, err)
 	}

@@ -226,3 +226,36 @@ func TestEventRegarding(t *testing.T) {
 		t.Errorf("no namespace: %+v, want nil", got)
 	}
 }
+
+// TestPodMutator_Handle_injectsTheCABundleInForce proves a pod gets the CA
+// bundle CABundleFrom returns when it is admitted (the self-managed
+// certificates rotate it), not the one the webhook started with.
+func TestPodMutator_Handle_injectsTheCABundleInForce(t *testing.T) {
+	m, _ := mutatorFixture(t, interceptor.Funcs{})
+	bundle := "FIRST"
+	m.Drain.CABundleFrom = func() string { return bundle }
+	for _, want := range []string{"FIRST", "ROTATED"} {
+		bundle = want
+		resp := m.Handle(context.Background(), request(futurePod))
+		if !resp.Allowed {
+			t.Fatalf("response = %+v", resp.AdmissionResponse)
+		}
+		var ops []Op
+		if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+			t.Fatalf("patch %s: %v", resp.Patch, err)
+		}
+		var got corev1.Pod
+		if err := json.Unmarshal(applyOps(t, []byte(futurePod), ops), &got); err != nil {
+			t.Fatal(err)
+		}
+		var env []string
+		for _, e := range got.Spec.Containers[0].Env {
+			if e.Name == CAEnv {
+				env = append(env, e.Value)
+			}
+		}
+		if len(env) != 1 || env[0] != want {
+			t.Errorf("%s = %v, want [%s]", CAEnv, env, want)
+		}
+	}
+}

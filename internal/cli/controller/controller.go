@@ -4,16 +4,21 @@
 package controller
 
 import (
+	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	"github.com/zerodrop/zerodrop/internal/certs"
 	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
@@ -32,6 +37,16 @@ type flags struct {
 	burst int
 	// injector holds the injected init container's requests and limits.
 	injector struct{ cpuRequest, memoryRequest, cpuLimit, memoryLimit string }
+	// certs configures the self-managed serving certificate
+	// (--self-signed-certs).
+	certs struct {
+		enabled         bool
+		secret, ns      string
+		dnsNames        []string
+		certValidity    time.Duration
+		caValidity      time.Duration
+		webhookConfName string
+	}
 }
 
 // NewCommand returns the controller subcommand.
@@ -77,6 +92,13 @@ drains that pod's own targets itself, so drains go on while the lease moves.`,
 	fl.StringVar(&f.opts.Drain.BinaryInImage, "injector-binary", "/zerodrop", "path of zerodrop inside --injector-image")
 	fl.StringVar(&f.opts.Drain.Endpoint, "drain-endpoint", "https://zerodrop-webhook.zerodrop-system.svc:9444"+drain.Path, "https URL of the drain endpoint (--drain-bind-address) as pods reach it")
 	fl.StringVar(&f.drainCAFile, "drain-ca-file", "", "PEM CA bundle pods trust for --drain-endpoint (default: system roots)")
+	fl.BoolVar(&f.certs.enabled, "self-signed-certs", false, "issue and rotate the serving certificate of the webhook and the drain endpoint here: a self-signed CA and certificate kept in --cert-secret, written into --webhook-cert-dir, the CA bundle patched into --webhook-configuration and handed to pods for --drain-endpoint")
+	fl.StringVar(&f.certs.secret, "cert-secret", certs.DefaultSecretName, "Secret holding the self-signed CA and serving certificate (--self-signed-certs)")
+	fl.StringVar(&f.certs.ns, "cert-secret-namespace", "", "namespace of --cert-secret (default: --leader-election-namespace)")
+	fl.StringSliceVar(&f.certs.dnsNames, "cert-dns-names", []string{"zerodrop-webhook.zerodrop-system.svc"}, "DNS names of the self-signed serving certificate: the webhook's and the drain endpoint's Services")
+	fl.DurationVar(&f.certs.certValidity, "cert-validity", certs.DefaultCertValidity, "validity of the self-signed serving certificate; renewed when a third is left")
+	fl.DurationVar(&f.certs.caValidity, "ca-validity", certs.DefaultCAValidity, "validity of the self-signed CA; a new one is added to the bundle when a third is left, and signs once the old one would not outlive a serving certificate")
+	fl.StringVar(&f.certs.webhookConfName, "webhook-configuration", webhook.ConfigurationName, "MutatingWebhookConfiguration whose CA bundle --self-signed-certs keeps current")
 	fl.StringVar(&f.opts.ClusterID, "cluster-id", "", "identity of this cluster in the owner tag of every load-balancer target (default: the kube-system namespace's UID); set it to tell apart clusters that share a backend")
 	fl.Float32Var(&f.qps, "kube-api-qps", 50, "requests per second to the API server, sustained")
 	fl.IntVar(&f.burst, "kube-api-burst", 100, "requests to the API server in a burst")
@@ -119,6 +141,18 @@ func (f *flags) run(ctx context.Context) error {
 			return fmt.Errorf("reading --drain-ca-file: %w", err)
 		}
 		f.opts.Drain.CABundle = string(ca)
+	}
+	if f.certs.enabled {
+		ns := cmp.Or(f.certs.ns, f.opts.LeaderElectionNamespace)
+		if ns == "" {
+			return errors.New("--self-signed-certs: set --cert-secret-namespace")
+		}
+		f.opts.Certs = &certs.Options{
+			Secret:               types.NamespacedName{Namespace: ns, Name: f.certs.secret},
+			DNSNames:             f.certs.dnsNames,
+			WebhookConfiguration: f.certs.webhookConfName,
+			Validity:             certs.Validity{CA: f.certs.caValidity, Cert: f.certs.certValidity},
+		}
 	}
 	mgr, err := manager.New(ctx, cfg, f.opts)
 	if err != nil {
