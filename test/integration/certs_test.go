@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	certutil "k8s.io/client-go/util/cert"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/zerodrop/zerodrop/internal/certs"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
@@ -36,29 +34,8 @@ import (
 // restarted controller, with an empty cert dir like a new pod's, reuses
 // the Secret.
 func TestCerts_SelfManagedIssueRenewRestart(t *testing.T) {
-	te := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: filepath.Join("..", "..", "bin"),
-	}
-	cfg, err := te.Start()
-	if err != nil {
-		t.Fatalf("starting API server (run hack/build-cluster.sh; KUBEBUILDER_ASSETS=bin): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := te.Stop(); err != nil {
-			t.Errorf("stopping API server: %v", err)
-		}
-	})
-	scheme, err := manager.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, cfg: cfg, c: c}
+	e := startAPIServer(t)
+	cfg, c := e.cfg, e.c
 	ctx := context.Background()
 	e.namespace("zerodrop-system", false)
 	e.namespace("shop", true)

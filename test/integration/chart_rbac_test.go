@@ -20,7 +20,6 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/charts"
@@ -38,29 +37,8 @@ import (
 // configuration, and reconciles and finalizes a binding. A rule missing
 // from the chart fails one of these; a rule too many is for review.
 func TestChart_RBACSufficesForTheController(t *testing.T) {
-	te := &envtest.Environment{
-		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd")},
-		ErrorIfCRDPathMissing: true,
-		BinaryAssetsDirectory: filepath.Join("..", "..", "bin"),
-	}
-	cfg, err := te.Start()
-	if err != nil {
-		t.Fatalf("starting API server (run hack/build-cluster.sh; KUBEBUILDER_ASSETS=bin): %v", err)
-	}
-	t.Cleanup(func() {
-		if err := te.Stop(); err != nil {
-			t.Errorf("stopping API server: %v", err)
-		}
-	})
-	scheme, err := manager.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := client.New(cfg, client.Options{Scheme: scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, cfg: cfg, c: admin}
+	e := startAPIServer(t)
+	cfg, admin := e.cfg, e.c
 	ctx := context.Background()
 	const ns = "zerodrop-system"
 	e.namespace(ns, false)

@@ -85,6 +85,36 @@ func startEnv(t testing.TB, factory pool.InstanceFactory, opts ...func(*manager.
 	return e
 }
 
+// startAPIServer starts a real API server with zerodrop's CRDs and no
+// controller, for tests that run the manager their own way; the env's
+// client has the manager's scheme.
+func startAPIServer(t testing.TB) *env {
+	t.Helper()
+	te := &envtest.Environment{
+		CRDDirectoryPaths:     []string{filepath.Join("..", "..", "config", "crd")},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: filepath.Join("..", "..", "bin"),
+	}
+	cfg, err := te.Start()
+	if err != nil {
+		t.Fatalf("starting API server (run hack/build-cluster.sh; KUBEBUILDER_ASSETS=bin): %v", err)
+	}
+	t.Cleanup(func() {
+		if err := te.Stop(); err != nil {
+			t.Errorf("stopping API server: %v", err)
+		}
+	})
+	scheme, err := manager.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, cfg: cfg, te: te, c: c}
+}
+
 // startController starts (or restarts) the controller manager.
 func (e *env) startController() {
 	e.t.Helper()
