@@ -78,6 +78,11 @@ type Backend struct {
 	// HealthPath is checked with "option httpchk GET <HealthPath>" and
 	// "http-check expect status 200"; empty means DefaultHealthPath.
 	HealthPath string
+	// CheckTimeout, when positive, is the backend's "timeout check" (the
+	// read timeout of a health check; HAProxy then connects within
+	// min("timeout connect", inter)). Zero leaves HAProxy's default: the
+	// whole check must finish within the server's inter.
+	CheckTimeout time.Duration
 	// StaticServers are servers written in the configuration (named
 	// static-0, static-1, ...), with "check". Usually none: zerodrop adds
 	// servers at run time.
@@ -89,6 +94,10 @@ type Config struct {
 	// Binary is the haproxy executable; empty looks up "haproxy" on PATH,
 	// then /usr/sbin/haproxy.
 	Binary string
+	// Dir is where the process's own directory (configuration, sockets,
+	// log) is created; empty means the system's temporary directory. Keep
+	// it short: unix socket paths are limited to 107 bytes.
+	Dir string
 	// Frontends and Backends are the proxies to configure.
 	Frontends []Frontend
 	Backends  []Backend
@@ -133,7 +142,7 @@ func Start(ctx context.Context, cfg Config) (*Process, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "zd-haproxy-")
+	dir, err := os.MkdirTemp(cfg.Dir, "zd-haproxy-")
 	if err != nil {
 		return nil, fmt.Errorf("create HAProxy directory: %w", err)
 	}
@@ -291,6 +300,9 @@ func (p *Process) render() string {
 		w("    balance roundrobin")
 		w("    option httpchk GET %s", cmp.Or(be.HealthPath, DefaultHealthPath))
 		w("    http-check expect status 200")
+		if be.CheckTimeout > 0 {
+			w("    timeout check %dms", (be.CheckTimeout+time.Millisecond-1)/time.Millisecond)
+		}
 		for i, s := range be.StaticServers {
 			w("    server static-%d %s check", i, s)
 		}
