@@ -58,9 +58,9 @@ const (
 // one region, describing them within the shared budget (see the package
 // documentation). It is safe for concurrent use.
 type Poller struct {
-	region  string
-	api     API
-	metrics *metrics
+	region                                  string
+	api                                     API
+	metrics                                 *metrics
 	resync, expectFor, infoTTL, forgetAfter time.Duration
 
 	resolving singleflight.Group
@@ -77,9 +77,9 @@ type Poller struct {
 
 // pollerConfig configures a Poller.
 type pollerConfig struct {
-	region                                          string
-	api                                             API
-	metrics                                         *metrics
+	region                                            string
+	api                                               API
+	metrics                                           *metrics
 	interval, resync, expectFor, infoTTL, forgetAfter time.Duration
 }
 
