@@ -221,17 +221,18 @@ func (g *group) next(s schedule) poll {
 	if len(cands) == 0 {
 		return resync
 	}
+	membershipKnown := !g.full.IsZero()
 	first := cands[0].at
 	for _, c := range cands[1:] {
 		if c.at.Before(first) {
 			first = c.at
 		}
 	}
+	if !membershipKnown {
+		return poll{at: first, full: true}
+	}
 	if !resync.at.After(first) {
 		return resync
-	}
-	if g.full.IsZero() {
-		return poll{at: first, full: true}
 	}
 	out := poll{at: first}
 	for _, c := range cands {
