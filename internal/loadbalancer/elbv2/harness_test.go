@@ -70,6 +70,10 @@ func staticCredentials() []func(*config.LoadOptions) error {
 	}
 }
 
+// nilLoadOptions are no extra LoadOptions: the machine's own credential
+// chain (testRegistry's default is static keys).
+func nilLoadOptions() []func(*config.LoadOptions) error { return []func(*config.LoadOptions) error{} }
+
 // testRegistry returns a Registry whose metrics go to a registry of the
 // test's own, closed at the end of the test.
 func testRegistry(t testing.TB, o RegistryOptions) (*Registry, *prometheus.Registry) {
