@@ -263,7 +263,9 @@ func (p *Poller) Status(ctx context.Context, backend string) (loadbalancer.Backe
 		default:
 			job := p.startLocked(g, poll{at: time.Now(), full: true})
 			p.mu.Unlock()
-			p.describe(ctx, job, false)
+			if err := p.describe(ctx, job, false); err != nil {
+				return loadbalancer.BackendStatus{}, err
+			}
 		}
 	}
 }
@@ -283,9 +285,13 @@ func (p *Poller) startLocked(g *group, plan poll) job {
 	return j
 }
 
-// describe runs one DescribeTargetHealth and merges its answer; lag says
-// whether to record the poll lag (planned describes).
-func (p *Poller) describe(ctx context.Context, j job, lag bool) {
+// describe runs one DescribeTargetHealth and merges its answer. A planned
+// describe (planned true: the poller's) records its error in the group,
+// where Status reports it until a later describe succeeds; a caller's own
+// describe returns it to the caller only, so that one caller's deadline
+// does not fail the others.
+func (p *Poller) describe(ctx context.Context, j job, planned bool) error {
+	defer p.finish(j)
 	in := &elb.DescribeTargetHealthInput{TargetGroupArn: aws.String(j.g.arn)}
 	if !j.plan.full {
 		in.Targets = descriptions(j.plan.addrs)
@@ -293,23 +299,26 @@ func (p *Poller) describe(ctx context.Context, j job, lag bool) {
 	start := time.Now()
 	out, err := p.api.DescribeTargetHealth(ctx, in)
 	end := time.Now()
-	if lag {
+	if planned {
 		p.metrics.pollLag.WithLabelValues(p.region).Observe(max(end.Sub(j.plan.at), 0).Seconds())
 	}
-	if err != nil && isNotFound(err) {
+	switch {
+	case err != nil && isNotFound(err):
 		p.forget(j.g, errNotFound(j.g.arn))
-		p.finish(j)
-		return
+		return errNotFound(j.g.arn)
+	case err != nil && !planned:
+		return fmt.Errorf("elbv2: describing target group %s: %w", j.g.arn, err)
+	case err != nil:
+		logr.FromContextOrDiscard(ctx).Info("describing target health failed", "targetGroup", j.g.arn, "error", err.Error())
+		p.mu.Lock()
+		j.g.failed(end, err)
+		p.mu.Unlock()
+		return err
 	}
 	p.mu.Lock()
-	if err != nil {
-		logr.FromContextOrDiscard(ctx).Info("describing target health failed", "targetGroup", j.g.arn, "error", err.Error())
-		j.g.failed(end, err)
-	} else {
-		j.g.apply(start, p.schedule(), j.plan.full, j.plan.addrs, describedTargets(out.TargetHealthDescriptions))
-	}
+	j.g.apply(start, p.schedule(), j.plan.full, j.plan.addrs, describedTargets(out.TargetHealthDescriptions))
 	p.mu.Unlock()
-	p.finish(j)
+	return nil
 }
 
 // finish ends j's flight.
@@ -510,7 +519,7 @@ func (p *Poller) run(ctx context.Context) {
 	for range pollWorkers {
 		wg.Go(func() {
 			for j := range jobs {
-				p.describe(ctx, j, true)
+				_ = p.describe(ctx, j, true)
 			}
 		})
 	}
@@ -521,11 +530,13 @@ func (p *Poller) run(ctx context.Context) {
 	for {
 		p.resolvePending(ctx)
 		due, next := p.plan(time.Now())
-		for _, j := range due {
+		for k, j := range due {
 			select {
 			case jobs <- j:
 			case <-ctx.Done():
-				p.finish(j)
+				for _, j := range due[k:] {
+					p.finish(j)
+				}
 				return
 			}
 		}
