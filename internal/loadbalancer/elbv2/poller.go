@@ -422,7 +422,10 @@ func (p *Poller) mutate(ctx context.Context, backend string, targets []loadbalan
 		if register {
 			g.registered(start, chunk)
 		} else {
-			g.deregistered(start, chunk)
+			// AWS began draining before the call returned (after any wait
+			// for the budget): its delay is over at the latest delay
+			// after now, when the poller looks next.
+			g.deregistered(g.used, chunk)
 		}
 		p.mu.Unlock()
 	}
