@@ -19,9 +19,9 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 )
 
-// API is the part of the ELBv2 API the provider calls; the SDK's
+// elbAPI is the part of the ELBv2 API the provider calls; the SDK's
 // *elasticloadbalancingv2.Client implements it.
-type API interface {
+type elbAPI interface {
 	DescribeTargetGroups(ctx context.Context, in *elb.DescribeTargetGroupsInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetGroupsOutput, error)
 	DescribeTargetGroupAttributes(ctx context.Context, in *elb.DescribeTargetGroupAttributesInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetGroupAttributesOutput, error)
 	DescribeTargetHealth(ctx context.Context, in *elb.DescribeTargetHealthInput, optFns ...func(*elb.Options)) (*elb.DescribeTargetHealthOutput, error)
@@ -59,7 +59,7 @@ const (
 // documentation). It is safe for concurrent use.
 type Poller struct {
 	region                                  string
-	api                                     API
+	api elbAPI
 	metrics                                 *metrics
 	resync, expectFor, infoTTL, forgetAfter time.Duration
 
@@ -78,7 +78,7 @@ type Poller struct {
 // pollerConfig configures a Poller.
 type pollerConfig struct {
 	region                                            string
-	api                                               API
+	api elbAPI
 	metrics                                           *metrics
 	interval, resync, expectFor, infoTTL, forgetAfter time.Duration
 }
