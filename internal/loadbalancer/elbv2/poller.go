@@ -59,7 +59,7 @@ const (
 // documentation). It is safe for concurrent use.
 type Poller struct {
 	region                                  string
-	api elbAPI
+	api                                     elbAPI
 	metrics                                 *metrics
 	resync, expectFor, infoTTL, forgetAfter time.Duration
 
@@ -78,7 +78,7 @@ type Poller struct {
 // pollerConfig configures a Poller.
 type pollerConfig struct {
 	region                                            string
-	api elbAPI
+	api                                               elbAPI
 	metrics                                           *metrics
 	interval, resync, expectFor, infoTTL, forgetAfter time.Duration
 }
