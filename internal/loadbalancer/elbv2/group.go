@@ -70,6 +70,11 @@ type group struct {
 	// delay is the deregistration delay, valid when infoAt is not zero.
 	delay  time.Duration
 	infoAt time.Time
+	// healthyAfter is the least time a new target needs to pass its
+	// checks, (healthy threshold - 1) × check interval, valid when
+	// checksAt is not zero (from DescribeTargetGroups).
+	healthyAfter time.Duration
+	checksAt     time.Time
 
 	view map[netip.AddrPort]observed
 	// described is when the last successful describe started; full, the
@@ -185,6 +190,9 @@ func (g *group) targetDue(s schedule, o observed, inView bool, p pending, isPend
 		return maxTime(last.Add(s.interval), o.drainFrom.Add(g.delay))
 	case inView && isPending && p.want == wantIn && o.state == loadbalancer.StateUnhealthy:
 		return last.Add(s.unhealthyEvery)
+	case inView && isPending && p.want == wantIn && o.state == loadbalancer.StateInitial && !g.checksAt.IsZero():
+		// It cannot pass its checks sooner (AWS's defaults: 4 × 30 s).
+		return maxTime(last.Add(s.interval), p.since.Add(g.healthyAfter))
 	}
 	return last.Add(s.interval)
 }

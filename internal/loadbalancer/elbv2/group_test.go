@@ -53,6 +53,14 @@ func TestGroup_next(t *testing.T) {
 		{"registered: one interval after the call, only that target", func(g *group, t0 time.Time) {
 			g.registered(t0.Add(sec(5)), []netip.AddrPort{addrB})
 		}, sec(7), false, []netip.AddrPort{addrB}},
+		{"registered: not before it can have passed its checks", func(g *group, t0 time.Time) {
+			g.healthyAfter, g.checksAt = 8*time.Second, t0
+			g.registered(t0.Add(sec(5)), []netip.AddrPort{addrB})
+		}, sec(13), false, []netip.AddrPort{addrB}},
+		{"registered, checks shorter than the interval: one interval", func(g *group, t0 time.Time) {
+			g.healthyAfter, g.checksAt = sec(1), t0
+			g.registered(t0.Add(sec(5)), []netip.AddrPort{addrB})
+		}, sec(7), false, []netip.AddrPort{addrB}},
 		{"membership unknown: the moving target's describe is a full one", func(g *group, t0 time.Time) {
 			g.full = time.Time{}
 			g.registered(t0.Add(sec(5)), []netip.AddrPort{addrB})

@@ -46,8 +46,8 @@ func TestInstance_RegisterHealthyDrainAbsent(t *testing.T) {
 	if seen := waitState(t, inst, arn, s.addr, loadbalancer.StateHealthy); !slices.Equal(seen, []loadbalancer.State{loadbalancer.StateInitial, loadbalancer.StateHealthy}) {
 		t.Errorf("went through %v, want [Initial Healthy]", seen)
 	}
-	// By name, through the same poller: one DescribeTargetGroups, no new
-	// describe of its health.
+	// By name, through the same poller: one DescribeTargetGroups to
+	// resolve it, no new describe of its health.
 	byName, err := inst.Status(ctx, "shop")
 	if err != nil || stateOf(byName, s.addr).State != loadbalancer.StateHealthy {
 		t.Errorf("Status by name: %v, %+v; want the target healthy", err, byName)
@@ -71,8 +71,8 @@ func TestInstance_RegisterHealthyDrainAbsent(t *testing.T) {
 	if got := e.Calls()["DeregisterTargets"]; got != 1 {
 		t.Errorf("DeregisterTargets calls = %d, want 1 (Remove of a draining target is a no-op)", got)
 	}
-	if got := e.Calls()["DescribeTargetGroups"]; got != 1 {
-		t.Errorf("DescribeTargetGroups calls = %d, want 1 (the name resolved once)", got)
+	if got := e.Calls()["DescribeTargetGroups"]; got != 2 {
+		t.Errorf("DescribeTargetGroups calls = %d, want 2 (the health checks read once at Register, the name resolved once)", got)
 	}
 	if got := calls(reg, e.Region(), "RegisterTargets", OutcomeOK); got != 1 {
 		t.Errorf("%s{RegisterTargets,ok} = %d, want 1", MetricAPICalls, got)

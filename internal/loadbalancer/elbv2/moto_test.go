@@ -120,6 +120,10 @@ func motoTargetGroup(t *testing.T, c *elb.Client, vpc, name string) string {
 	out, err := c.CreateTargetGroup(context.Background(), &elb.CreateTargetGroupInput{
 		Name: aws.String(name), Protocol: types.ProtocolEnumHttp, Port: aws.Int32(8080),
 		VpcId: aws.String(vpc), TargetType: types.TargetTypeEnumIp,
+		// The provider does not look at a new target before it can have
+		// passed its checks ((2-1) × 5 s here; AWS's defaults make it
+		// 120 s), although moto reports it healthy at once.
+		HealthCheckIntervalSeconds: aws.Int32(5), HealthyThresholdCount: aws.Int32(2),
 	})
 	if err != nil {
 		t.Fatalf("CreateTargetGroup: %v", err)

@@ -192,8 +192,17 @@ func (p *Poller) lookUp(ctx context.Context, name string) (*group, error) {
 	defer p.mu.Unlock()
 	p.names[name] = arn
 	g := p.groupLocked(arn, time.Now())
-	g.lbType = lbTypeOf(tg.Protocol)
+	g.setChecks(tg, time.Now())
 	return g, nil
+}
+
+// setChecks records what a target group's description says about its
+// load balancer and health checks; p.mu must be held.
+func (g *group) setChecks(tg types.TargetGroup, now time.Time) {
+	g.lbType = lbTypeOf(tg.Protocol)
+	interval := time.Duration(aws.ToInt32(tg.HealthCheckIntervalSeconds)) * time.Second
+	g.healthyAfter = time.Duration(max(aws.ToInt32(tg.HealthyThresholdCount)-1, 0)) * interval
+	g.checksAt = now
 }
 
 // lbTypeOf returns the kind of load balancer a target group protocol
@@ -391,7 +400,9 @@ func (p *Poller) mutate(ctx context.Context, backend string, targets []loadbalan
 		addrs = append(addrs, t.Address)
 	}
 	action := "RegisterTargets"
-	if !register {
+	if register {
+		p.ensureChecks(ctx, g)
+	} else {
 		action = "DeregisterTargets"
 		if err := p.ensureInfo(ctx, g); err != nil {
 			return err
@@ -444,6 +455,29 @@ func chunks[T any](s []T, n int) func(func([]T) bool) {
 			s = s[k:]
 		}
 	}
+}
+
+// ensureChecks reads the group's health-check settings when it has none,
+// or old ones, so that the poller does not describe a new target before it
+// can have passed its checks. Failures are logged: without the settings a
+// new target is described every interval.
+func (p *Poller) ensureChecks(ctx context.Context, g *group) {
+	p.mu.Lock()
+	fresh := !g.checksAt.IsZero() && time.Since(g.checksAt) < p.infoTTL
+	p.mu.Unlock()
+	if fresh {
+		return
+	}
+	out, err := p.api.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{g.arn}})
+	if err != nil || len(out.TargetGroups) == 0 {
+		if err != nil && !isNotFound(err) {
+			logr.FromContextOrDiscard(ctx).Info("describing target group failed", "targetGroup", g.arn, "error", err.Error())
+		}
+		return // a missing group fails the registration itself
+	}
+	p.mu.Lock()
+	g.setChecks(out.TargetGroups[0], time.Now())
+	p.mu.Unlock()
 }
 
 // ensureInfo reads the group's deregistration delay when it has none, or
