@@ -17,9 +17,10 @@
 //
 // A backend is a target group of the instance's region, by ARN or by name
 // (ValidateBackend). Names are resolved once with DescribeTargetGroups and
-// kept until AWS says the target group is gone. The deregistration delay
-// (DescribeTargetGroupAttributes) is read when a target is first
-// deregistered, and again when that copy is older than InfoTTL.
+// kept until AWS says the target group is gone. The health-check settings
+// (DescribeTargetGroups) are read at the first Register and the
+// deregistration delay (DescribeTargetGroupAttributes) at the first
+// deregistration, each again when its copy is older than InfoTTL.
 //
 // # Polling
 //
@@ -31,8 +32,10 @@
 // unavailable, and while a caller's Expect is unsettled; each of those
 // expires after ExpectFor. When the target group's membership is known from
 // a full describe, it lists only the moving targets that are due;
-// otherwise it describes them all. A draining target whose drain start is
-// known is not described again before its deregistration delay has passed.
+// otherwise it describes them all. A target registered here is not
+// described before it can have passed its checks ((healthy threshold - 1)
+// × check interval, from DescribeTargetGroups), and a draining target whose
+// drain start is known not before its deregistration delay has passed.
 // Settled target groups are described in full once per Resync, at a phase
 // spread evenly by their ARN's hash.
 //
