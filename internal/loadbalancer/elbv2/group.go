@@ -300,7 +300,7 @@ func (g *group) observe(started time.Time, s schedule, prevFull time.Time, d des
 	old, had := g.view[d.addr]
 	p, isPending := g.pending[d.addr]
 	if isPending && !p.since.After(started) {
-		if p.want.settles(d.state) && !(p.want == wantIn && d.state == loadbalancer.StateAbsent) {
+		if p.want.settles(d.state) {
 			delete(g.pending, d.addr)
 			isPending = false
 		} else {

@@ -248,6 +248,9 @@ func (r *Registry) Close() error {
 	all := make([]*shared, 0, len(r.shared))
 	for k, sh := range r.shared {
 		all = append(all, sh)
+		for inst := range sh.users {
+			inst.closed.Store(true)
+		}
 		delete(r.shared, k)
 	}
 	r.mu.Unlock()
