@@ -18,8 +18,8 @@
 // A backend is a target group of the instance's region, by ARN or by name
 // (ValidateBackend). Names are resolved once with DescribeTargetGroups and
 // kept until AWS says the target group is gone. The health-check settings
-// (DescribeTargetGroups) are read at the first Register and the
-// deregistration delay (DescribeTargetGroupAttributes) at the first
+// are read in the background, 20 target groups per DescribeTargetGroups,
+// and the deregistration delay (DescribeTargetGroupAttributes) at the first
 // deregistration, each again when its copy is older than InfoTTL.
 //
 // # Polling

@@ -75,6 +75,8 @@ type group struct {
 	// checksAt is not zero (from DescribeTargetGroups).
 	healthyAfter time.Duration
 	checksAt     time.Time
+	// checksTried is when the background refresh last asked for them.
+	checksTried time.Time
 
 	view map[netip.AddrPort]observed
 	// described is when the last successful describe started; full, the

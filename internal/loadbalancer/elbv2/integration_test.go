@@ -71,8 +71,8 @@ func TestInstance_RegisterHealthyDrainAbsent(t *testing.T) {
 	if got := e.Calls()["DeregisterTargets"]; got != 1 {
 		t.Errorf("DeregisterTargets calls = %d, want 1 (Remove of a draining target is a no-op)", got)
 	}
-	if got := e.Calls()["DescribeTargetGroups"]; got != 2 {
-		t.Errorf("DescribeTargetGroups calls = %d, want 2 (the health checks read once at Register, the name resolved once)", got)
+	if got := e.Calls()["DescribeTargetGroups"]; got < 1 || got > 2 {
+		t.Errorf("DescribeTargetGroups calls = %d, want 1 or 2 (the name resolved once, and the health checks read once in the background unless the name's answer came first)", got)
 	}
 	if got := calls(reg, e.Region(), "RegisterTargets", OutcomeOK); got != 1 {
 		t.Errorf("%s{RegisterTargets,ok} = %d, want 1", MetricAPICalls, got)

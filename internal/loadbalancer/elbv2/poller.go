@@ -46,6 +46,11 @@ const (
 	unhealthyFactor = 5
 	// registrationGrace: see schedule.registrationGrace.
 	registrationGrace = 10 * time.Second
+	// checksEvery is how often the background refresh of health-check
+	// settings looks for groups that need one; checksRetry is how long a
+	// group whose refresh failed waits for the next.
+	checksEvery = time.Second
+	checksRetry = time.Minute
 )
 
 // Attribute keys of DescribeTargetGroupAttributes.
@@ -400,9 +405,7 @@ func (p *Poller) mutate(ctx context.Context, backend string, targets []loadbalan
 		addrs = append(addrs, t.Address)
 	}
 	action := "RegisterTargets"
-	if register {
-		p.ensureChecks(ctx, g)
-	} else {
+	if !register {
 		action = "DeregisterTargets"
 		if err := p.ensureInfo(ctx, g); err != nil {
 			return err
@@ -457,27 +460,72 @@ func chunks[T any](s []T, n int) func(func([]T) bool) {
 	}
 }
 
-// ensureChecks reads the group's health-check settings when it has none,
-// or old ones, so that the poller does not describe a new target before it
-// can have passed its checks. Failures are logged: without the settings a
-// new target is described every interval.
-func (p *Poller) ensureChecks(ctx context.Context, g *group) {
+// checksBatch is the most target groups one background
+// DescribeTargetGroups asks for.
+const checksBatch = 20
+
+// refreshChecks reads, in the background and in batches of checksBatch
+// ARNs per DescribeTargetGroups, the health-check settings of the groups
+// that have none or old ones (moving groups first), so that the poller
+// does not describe a new target before it can have passed its checks.
+// Without them a new target is described every interval. A failed batch
+// is tried again after a while; a batch naming a group AWS does not know
+// fails as a whole, and its groups surface ErrNoBackend through their own
+// describes.
+func (p *Poller) refreshChecks(ctx context.Context) {
+	now := time.Now()
 	p.mu.Lock()
-	fresh := !g.checksAt.IsZero() && time.Since(g.checksAt) < p.infoTTL
+	var moving, settled []*group
+	for _, g := range p.groups {
+		if g.gone || (!g.checksAt.IsZero() && now.Sub(g.checksAt) < p.infoTTL) || now.Sub(g.checksTried) < checksRetry {
+			continue
+		}
+		if g.moving() {
+			moving = append(moving, g)
+		} else {
+			settled = append(settled, g)
+		}
+	}
+	batch := append(moving, settled...)
+	batch = batch[:min(len(batch), checksBatch)]
+	arns := make([]string, len(batch))
+	for i, g := range batch {
+		g.checksTried = now
+		arns[i] = g.arn
+	}
 	p.mu.Unlock()
-	if fresh {
+	if len(arns) == 0 {
 		return
 	}
-	out, err := p.api.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: []string{g.arn}})
-	if err != nil || len(out.TargetGroups) == 0 {
-		if err != nil && !isNotFound(err) {
-			logr.FromContextOrDiscard(ctx).Info("describing target group failed", "targetGroup", g.arn, "error", err.Error())
+	out, err := p.api.DescribeTargetGroups(ctx, &elb.DescribeTargetGroupsInput{TargetGroupArns: arns})
+	if err != nil {
+		if !isNotFound(err) && ctx.Err() == nil {
+			logr.FromContextOrDiscard(ctx).Info("describing target groups failed", "targetGroups", len(arns), "error", err.Error())
 		}
-		return // a missing group fails the registration itself
+		return
 	}
 	p.mu.Lock()
-	g.setChecks(out.TargetGroups[0], time.Now())
-	p.mu.Unlock()
+	defer p.mu.Unlock()
+	for _, tg := range out.TargetGroups {
+		if g := p.groups[aws.ToString(tg.TargetGroupArn)]; g != nil {
+			g.setChecks(tg, time.Now())
+		}
+	}
+}
+
+// runChecks refreshes health-check settings every checksEvery until ctx
+// ends.
+func (p *Poller) runChecks(ctx context.Context) {
+	t := time.NewTicker(checksEvery)
+	defer t.Stop()
+	for {
+		p.refreshChecks(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // ensureInfo reads the group's deregistration delay when it has none, or
@@ -560,6 +608,7 @@ func (p *Poller) run(ctx context.Context) {
 			}
 		})
 	}
+	wg.Go(func() { p.runChecks(ctx) })
 	defer wg.Wait()
 	defer close(jobs)
 	timer := time.NewTimer(0)
