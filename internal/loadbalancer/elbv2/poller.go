@@ -286,10 +286,9 @@ func (p *Poller) Status(ctx context.Context, backend string) (loadbalancer.Backe
 
 // job is one describe under way.
 type job struct {
-	g     *group
-	plan  poll
-	start time.Time
-	done  chan struct{}
+	g    *group
+	plan poll
+	done chan struct{}
 }
 
 // startLocked marks g's describe in flight; p.mu must be held.
