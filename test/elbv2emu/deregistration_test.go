@@ -2,6 +2,8 @@ package elbv2emu
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"slices"
 	"testing"
 	"time"
@@ -129,5 +131,145 @@ func TestEmulator_DeregisterTargets_inLag(t *testing.T) {
 	seen := waitFor(t, c, arn, b.target(), notRegistred)
 	if want := []observation{draining, notRegistred}; !slices.Equal(seen, want) {
 		t.Errorf("saw %v, want %v", seen, want)
+	}
+}
+
+// TestEmulator_DeregisterTargets_connectionTermination: at the end of the
+// delay an ALB, and an NLB with connection termination, cut a request
+// still in flight on the target; an NLB without it lets the request finish
+// after the target is already unused, and only then deletes the server.
+func TestEmulator_DeregisterTargets_connectionTermination(t *testing.T) {
+	tests := []struct {
+		name        string
+		lbType      LBType
+		termination bool
+		cut         bool
+	}{
+		{"alb", LBApplication, false, true},
+		{"nlb-terminate", LBNetwork, true, true},
+		{"nlb-keep", LBNetwork, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := startEmulator(t, Config{})
+			c := newClient(t, e, clientOptions{})
+			arn := testGroup(t, e, TargetGroupSpec{Name: tt.name, LBType: tt.lbType, ConnectionTermination: tt.termination, Attached: true, DeregistrationDelay: time.Second})
+			b := startBackend(t, 1, "b", 200)
+			register(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), healthy)
+			held := make(chan error, 1)
+			go func() {
+				_, err := get(t, e.FrontendURL(arn)+"/hold")
+				held <- err
+			}()
+			for b.held.Load() == 0 {
+				time.Sleep(pollEvery)
+			}
+			deregister(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), notRegistred)
+			if tt.cut {
+				select {
+				case err := <-held:
+					if err == nil {
+						t.Error("request in flight at the end of the delay completed, want it cut")
+					}
+				case <-time.After(waitBound):
+					t.Fatal("request in flight at the end of the delay still open")
+				}
+				return
+			}
+			select {
+			case err := <-held:
+				t.Fatalf("request in flight ended at the end of the delay (%v), want it open", err)
+			case <-time.After(removeAfter + removeRetry):
+			}
+			close(b.release)
+			if err := <-held; err != nil {
+				t.Errorf("request in flight after the target left: %v", err)
+			}
+			g := e.group(arn)
+			for deadline := time.Now().Add(waitBound); ; time.Sleep(pollEvery) {
+				g.mu.Lock()
+				n := len(g.removing)
+				g.mu.Unlock()
+				if n == 0 {
+					break
+				}
+				if time.Now().After(deadline) {
+					t.Fatal("server never deleted after its last session ended")
+				}
+			}
+		})
+	}
+}
+
+// TestEmulator_DeregisterTargets_keepAlive: a client's keep-alive
+// connection after its target left: an ALB balances its next requests onto
+// the remaining target; an NLB keeps the connection on the deregistered
+// target even once it is unused, unless connection termination cut it.
+func TestEmulator_DeregisterTargets_keepAlive(t *testing.T) {
+	tests := []struct {
+		name        string
+		lbType      LBType
+		termination bool
+		// want is who answers once the target reads NotRegistered.
+		want string
+	}{
+		{"alb", LBApplication, false, "b"},
+		{"nlb-keep", LBNetwork, false, "a"},
+		{"nlb-terminate", LBNetwork, true, "b"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := startEmulator(t, Config{})
+			c := newClient(t, e, clientOptions{})
+			arn := testGroup(t, e, TargetGroupSpec{Name: "ka-" + tt.name, LBType: tt.lbType, ConnectionTermination: tt.termination, Attached: true, DeregistrationDelay: time.Second})
+			a, b := startBackend(t, 1, "a", 200), startBackend(t, 2, "b", 200)
+			register(t, c, arn, a)
+			waitFor(t, c, arn, a.target(), healthy)
+			client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{MaxConnsPerHost: 1, IdleConnTimeout: time.Minute}}
+			t.Cleanup(client.CloseIdleConnections)
+			ask := func() string {
+				resp, err := client.Get(e.FrontendURL(arn) + "/")
+				if err != nil {
+					return "error"
+				}
+				defer resp.Body.Close()
+				body, _ := io.ReadAll(resp.Body)
+				return string(body)
+			}
+			if got := ask(); got != "a" {
+				t.Fatalf("first request answered by %q, want a", got)
+			}
+			register(t, c, arn, b)
+			waitFor(t, c, arn, b.target(), healthy)
+			deregister(t, c, arn, a)
+			var after []string
+			gone := false
+			for deadline := time.Now().Add(waitBound); len(after) < 5; time.Sleep(100 * time.Millisecond) {
+				got := ask()
+				if gone {
+					after = append(after, got)
+				} else if o, _ := healthOfTarget(t, c, arn, a.target()); o == notRegistred {
+					gone = true
+				}
+				if time.Now().After(deadline) {
+					t.Fatalf("target a never read NotRegistered, or too few answers after: %v", after)
+				}
+			}
+			// A connection cut by termination may fail the one request
+			// that was on its way.
+			if tt.termination && after[0] == "error" {
+				after = after[1:]
+			}
+			for _, got := range after {
+				if got != tt.want {
+					t.Errorf("answers on the keep-alive client after a left: %v, want all %s", after, tt.want)
+					break
+				}
+			}
+		})
 	}
 }

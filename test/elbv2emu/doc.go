@@ -12,7 +12,11 @@
 // httpchk", "timeout check" and per-server inter/rise/fall come from the
 // group's health-check path, timeout, interval and thresholds, and one HTTP
 // frontend on a 127.x address (Emulator.FrontendURL): client traffic sent
-// there is what the emulated load balancer routes. A process per group means
+// there is what the emulated load balancer routes. An ALB's frontend is
+// HTTP, balancing every request; an NLB's is TCP, so a client connection
+// stays on one target for its life, as on a real NLB, where an established
+// connection to a deregistered target lives on unless connection
+// termination is enabled. A process per group means
 // creating or deleting a group never reloads anybody else's HAProxy, so no
 // other group's runtime servers or health history are lost.
 //

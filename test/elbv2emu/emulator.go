@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
@@ -43,8 +44,10 @@ type Config struct {
 	// Region. Empty means us-east-1 and 123456789012.
 	Region, Account string
 	// Dir is where each target group's HAProxy keeps its files (required;
-	// tests use t.TempDir()). It must be short: HAProxy's unix sockets live
-	// under it.
+	// tests use t.TempDir()). HAProxy's unix sockets live under it and
+	// their paths must fit in 97 bytes: when Dir is longer than 62 bytes
+	// (t.TempDir() of a long test name) the emulator uses a directory of its
+	// own under os.TempDir() instead, removed by Close.
 	Dir string
 	// RegistrationLag is how long a new target reports
 	// initial/Elb.RegistrationInProgress before health checks count.
@@ -66,6 +69,9 @@ type Emulator struct {
 	listener net.Listener
 	throttle *throttle
 	served   chan struct{}
+	// ownDir is the directory the emulator made itself (Config.Dir was too
+	// long), removed by Close.
+	ownDir string
 
 	mu        sync.Mutex
 	groups    map[string]*targetGroup // by ARN
@@ -98,8 +104,16 @@ func Start(ctx context.Context, cfg Config) (*Emulator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("elbv2emu: Config.Dir: %w", err)
 	}
+	ownDir := ""
 	if len(dir)+socketPathSlack > maxSocketPath {
-		return nil, fmt.Errorf("elbv2emu: Config.Dir %q is too long for HAProxy's unix sockets (at most %d bytes)", dir, maxSocketPath-socketPathSlack)
+		if ownDir, err = os.MkdirTemp("", "elbv2emu-"); err != nil {
+			return nil, fmt.Errorf("elbv2emu: Config.Dir %q is too long for HAProxy's unix sockets, and a shorter one: %w", dir, err)
+		}
+		if len(ownDir)+socketPathSlack > maxSocketPath {
+			_ = os.RemoveAll(ownDir)
+			return nil, fmt.Errorf("elbv2emu: Config.Dir %q and the temporary directory %q are too long for HAProxy's unix sockets (at most %d bytes)", dir, ownDir, maxSocketPath-socketPathSlack)
+		}
+		dir = ownDir
 	}
 	cfg.Dir = dir
 	if cfg.RegistrationLag < 0 {
@@ -112,10 +126,14 @@ func Start(ctx context.Context, cfg Config) (*Emulator, error) {
 	var lc net.ListenConfig
 	l, err := lc.Listen(ctx, "tcp", cfg.Listen)
 	if err != nil {
+		if ownDir != "" {
+			_ = os.RemoveAll(ownDir)
+		}
 		return nil, fmt.Errorf("elbv2emu: listen: %w", err)
 	}
 	e := &Emulator{
 		cfg:      cfg,
+		ownDir:   ownDir,
 		listener: l,
 		served:   make(chan struct{}),
 		groups:   map[string]*targetGroup{},
@@ -290,6 +308,9 @@ func (e *Emulator) Close() error {
 	<-e.served
 	for _, g := range groups {
 		err = errors.Join(err, g.close())
+	}
+	if e.ownDir != "" {
+		err = errors.Join(err, os.RemoveAll(e.ownDir))
 	}
 	return err
 }

@@ -21,6 +21,7 @@ func TestEmulator_RegisterTargets(t *testing.T) {
 	good := startBackend(t, 1, "good", 200)
 	bad := startBackend(t, 2, "bad", 500)
 
+	registered := time.Now()
 	register(t, c, arn, good, bad)
 	register(t, c, arn, good) // idempotent
 	for _, b := range []*backend{good, bad} {
@@ -30,6 +31,7 @@ func TestEmulator_RegisterTargets(t *testing.T) {
 	}
 
 	seen := waitFor(t, c, arn, good.target(), observation{types.TargetHealthStateEnumHealthy, ""})
+	t.Logf("healthy %s after RegisterTargets (lag %s, interval %s, rise %d)", time.Since(registered).Round(time.Millisecond), time.Second, testInterval, testRise)
 	want := []observation{
 		{types.TargetHealthStateEnumInitial, types.TargetHealthReasonEnumRegistrationInProgress},
 		{types.TargetHealthStateEnumInitial, types.TargetHealthReasonEnumInitialHealthChecking},

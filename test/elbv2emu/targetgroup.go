@@ -88,7 +88,9 @@ type TargetGroupSpec struct {
 	// every target is unused/Target.NotInUse (HAProxy still checks them).
 	Attached bool
 	// Frontend is where client traffic for the group enters HAProxy: a
-	// loopback address; the zero value picks a free port on 127.0.0.1.
+	// loopback address; the zero value picks a free port on 127.0.0.1. An
+	// ALB's frontend is HTTP (every request is balanced on its own); an
+	// NLB's is TCP (a client connection stays on one target for its life).
 	Frontend netip.AddrPort
 }
 
@@ -198,10 +200,11 @@ func arns(region, account string, seq int, name string, lbType LBType) (tg, lb s
 
 // newTargetGroup starts the group's HAProxy.
 func newTargetGroup(ctx context.Context, dir string, spec TargetGroupSpec, arn, lbARN string, seq int) (*targetGroup, error) {
+	tcp := spec.LBType == LBNetwork
 	p, err := process.Start(ctx, process.Config{
 		Dir:       dir,
-		Frontends: []process.Frontend{{Name: frontendName, Address: spec.Frontend, Backend: backendName}},
-		Backends:  []process.Backend{{Name: backendName, HealthPath: spec.HealthCheckPath, CheckTimeout: spec.HealthCheckTimeout}},
+		Frontends: []process.Frontend{{Name: frontendName, Address: spec.Frontend, Backend: backendName, TCP: tcp}},
+		Backends:  []process.Backend{{Name: backendName, HealthPath: spec.HealthCheckPath, CheckTimeout: spec.HealthCheckTimeout, TCP: tcp}},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("start HAProxy for target group %s: %w", spec.Name, err)

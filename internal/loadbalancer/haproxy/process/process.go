@@ -69,6 +69,10 @@ type Frontend struct {
 	Address netip.AddrPort
 	// Backend is the backend it sends every request to.
 	Backend string
+	// TCP makes it a "mode tcp" frontend (a connection goes to one server
+	// for its whole life, as with a network load balancer); its backend
+	// must be TCP too.
+	TCP bool
 }
 
 // Backend is one backend with HTTP health checks.
@@ -83,6 +87,8 @@ type Backend struct {
 	// min("timeout connect", inter)). Zero leaves HAProxy's default: the
 	// whole check must finish within the server's inter.
 	CheckTimeout time.Duration
+	// TCP makes it a "mode tcp" backend; its health checks stay HTTP.
+	TCP bool
 	// StaticServers are servers written in the configuration (named
 	// static-0, static-1, ...), with "check". Usually none: zerodrop adds
 	// servers at run time.
@@ -174,7 +180,9 @@ func validate(cfg Config) error {
 		return errors.New("haproxy process: no frontend")
 	}
 	backends := map[string]bool{}
+	tcp := map[string]bool{}
 	for _, b := range cfg.Backends {
+		tcp[b.Name] = b.TCP
 		if err := validName("backend", b.Name); err != nil {
 			return err
 		}
@@ -197,6 +205,9 @@ func validate(cfg Config) error {
 		frontends[f.Name] = true
 		if !backends[f.Backend] {
 			return fmt.Errorf("haproxy process: frontend %q: unknown backend %q", f.Name, f.Backend)
+		}
+		if f.TCP != tcp[f.Backend] {
+			return fmt.Errorf("haproxy process: frontend %q and its backend %q must both be TCP or both HTTP", f.Name, f.Backend)
 		}
 		if !f.Address.Addr().IsLoopback() {
 			return fmt.Errorf("haproxy process: frontend %q: address %s is not a loopback address", f.Name, f.Address)
@@ -291,12 +302,18 @@ func (p *Process) render() string {
 	for _, f := range p.cfg.Frontends {
 		w("")
 		w("frontend %s", f.Name)
+		if f.TCP {
+			w("    mode tcp")
+		}
 		w("    bind %s", p.frontends[f.Name])
 		w("    default_backend %s", f.Backend)
 	}
 	for _, be := range p.cfg.Backends {
 		w("")
 		w("backend %s", be.Name)
+		if be.TCP {
+			w("    mode tcp")
+		}
 		w("    balance roundrobin")
 		w("    option httpchk GET %s", cmp.Or(be.HealthPath, DefaultHealthPath))
 		w("    http-check expect status 200")

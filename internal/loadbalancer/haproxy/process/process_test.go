@@ -91,11 +91,12 @@ func TestProcess_lifecycle(t *testing.T) {
 
 func TestStart_rejectsBadConfig(t *testing.T) {
 	for name, mutate := range map[string]func(*Config){
-		"no frontend":          func(c *Config) { c.Frontends = nil },
-		"unknown backend":      func(c *Config) { c.Frontends[0].Backend = "nosuch" },
-		"non-loopback address": func(c *Config) { c.Frontends[0].Address = netip.MustParseAddrPort("10.0.0.1:80") },
-		"bad backend name":     func(c *Config) { c.Backends[0].Name = "a b" },
-		"bad health path":      func(c *Config) { c.Backends[0].HealthPath = "ready" },
+		"no frontend":                func(c *Config) { c.Frontends = nil },
+		"unknown backend":            func(c *Config) { c.Frontends[0].Backend = "nosuch" },
+		"non-loopback address":       func(c *Config) { c.Frontends[0].Address = netip.MustParseAddrPort("10.0.0.1:80") },
+		"bad backend name":           func(c *Config) { c.Backends[0].Name = "a b" },
+		"bad health path":            func(c *Config) { c.Backends[0].HealthPath = "ready" },
+		"TCP frontend, HTTP backend": func(c *Config) { c.Frontends[0].TCP = true },
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg := testConfig()
@@ -104,5 +105,19 @@ func TestStart_rejectsBadConfig(t *testing.T) {
 				t.Fatal("Start succeeded")
 			}
 		})
+	}
+}
+
+func TestProcess_render(t *testing.T) {
+	p := &Process{cfg: Config{Backends: []Backend{{Name: "a", CheckTimeout: 1500 * time.Microsecond, TCP: true}, {Name: "b"}}}, dir: "/run/x"}
+	out := p.render()
+	a, b, _ := strings.Cut(out, "backend b")
+	for _, want := range []string{"backend a\n", "    timeout check 2ms\n", "    mode tcp\n"} {
+		if !strings.Contains(a, want) {
+			t.Errorf("backend a has no %q (timeout 1.5ms rounded up, TCP):\n%s", want, out)
+		}
+	}
+	if strings.Contains(b, "timeout check") || strings.Contains(b, "mode tcp") {
+		t.Errorf("backend b without CheckTimeout and TCP has a timeout check or mode tcp:\n%s", out)
 	}
 }
