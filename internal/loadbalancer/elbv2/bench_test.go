@@ -150,7 +150,7 @@ func benchRollout500(b *testing.B, groups, rollout int, poll time.Duration) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { raw.cancel(); <-raw.done })
+	b.Cleanup(raw.stop)
 	client := raw.poller.api.(*elb.Client)
 	for i := range rollout {
 		if _, err := client.RegisterTargets(ctx, &elb.RegisterTargetsInput{TargetGroupArn: aws.String(arns[i]), Targets: benchTargets(old[i])}); err != nil {

@@ -248,7 +248,7 @@ func otherClient(t *testing.T, e *elbv2emu.Emulator) *elb.Client {
 	if err != nil {
 		t.Fatalf("client: %v", err)
 	}
-	t.Cleanup(func() { sh.cancel(); <-sh.done })
+	t.Cleanup(sh.stop)
 	return sh.poller.api.(*elb.Client)
 }
 

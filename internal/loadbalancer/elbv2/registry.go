@@ -67,6 +67,7 @@ type sharedKey struct{ region, endpoint string }
 // Instances using them.
 type shared struct {
 	key      sharedKey
+	client   *elb.Client
 	limiters *limiters
 	poller   *Poller
 	users    map[*Instance]Config
@@ -183,6 +184,7 @@ func (r *Registry) start(key sharedKey, cfg Config) (*shared, error) {
 	})
 	sh := &shared{
 		key:      key,
+		client:   client,
 		limiters: lim,
 		poller: newPoller(pollerConfig{
 			region: key.region, api: client, metrics: r.metrics,
@@ -236,8 +238,16 @@ func (r *Registry) release(inst *Instance) {
 	}
 	r.mu.Unlock()
 	if last {
-		sh.cancel()
-		<-sh.done
+		sh.stop()
+	}
+}
+
+// stop stops the poller and closes the client's idle connections.
+func (sh *shared) stop() {
+	sh.cancel()
+	<-sh.done
+	if c, ok := sh.client.Options().HTTPClient.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
 	}
 }
 
@@ -255,8 +265,7 @@ func (r *Registry) Close() error {
 	}
 	r.mu.Unlock()
 	for _, sh := range all {
-		sh.cancel()
-		<-sh.done
+		sh.stop()
 	}
 	return nil
 }
