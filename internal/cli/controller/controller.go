@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/zerodrop/zerodrop/internal/certs"
 	"github.com/zerodrop/zerodrop/internal/drain"
@@ -134,7 +135,14 @@ func (f *flags) run(ctx context.Context) error {
 			return fmt.Errorf("--drain-endpoint: %w", err)
 		}
 	}
-	f.opts.Instances = provider.New
+	// One factory for the process: its ELBv2 registry shares one client,
+	// budget and poller per region among every LoadBalancer there.
+	instances, err := provider.NewFactory(ctx, ctrlmetrics.Registry)
+	if err != nil {
+		return fmt.Errorf("load-balancer providers: %w", err)
+	}
+	defer func() { _ = instances.Close() }()
+	f.opts.Instances = instances.New
 	if f.drainCAFile != "" {
 		ca, err := os.ReadFile(f.drainCAFile)
 		if err != nil {

@@ -1,0 +1,51 @@
+package provider
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/zerodrop/zerodrop/api/v1alpha1"
+)
+
+func TestFactory_New(t *testing.T) {
+	f, err := NewFactory(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	elb := v1alpha1.LoadBalancerSpec{ELBv2: &v1alpha1.ELBv2LoadBalancer{Region: "eu-west-1", Endpoint: "http://127.0.0.1:1"}}
+	cases := []struct {
+		name     string
+		spec     v1alpha1.LoadBalancerSpec
+		instance string
+		wantErr  string
+	}{
+		{"elbv2: the instance named after the region", elb, "eu-west-1", ""},
+		{"elbv2: any other instance name", elb, "lb-a", `no instance "lb-a"`},
+		{"haproxy: a listed instance", v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
+			Instances: []v1alpha1.HAProxyInstance{{Name: "lb-a", Socket: "/run/haproxy.sock"}}}}, "lb-a", ""},
+		{"no provider", v1alpha1.LoadBalancerSpec{}, "x", "sets no provider"},
+	}
+	for _, c := range cases {
+		inst, err := f.New(c.spec, c.instance)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", c.name, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want one with %q", c.name, err, c.wantErr)
+		}
+		if inst != nil {
+			_ = inst.Close()
+		}
+	}
+	// The capabilities the reconciler reads.
+	inst, err := f.New(elb, "eu-west-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer inst.Close()
+	if c := inst.Capabilities(); c.Sessions || c.PerTargetChecks || c.OwnerTags || !c.Observe {
+		t.Errorf("ELBv2 capabilities %+v, want only Observe", c)
+	}
+}
