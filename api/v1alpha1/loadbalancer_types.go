@@ -317,26 +317,60 @@ func (s LoadBalancerSpec) ValidateBackend(backend string) error {
 			return fmt.Errorf("spec.backend %q is not an HAProxy backend name: use the name of a backend section (letters, digits and _.:-)", backend)
 		}
 	case s.ELBv2 != nil:
-		if !strings.HasPrefix(backend, "arn:") {
-			if !targetGroupName.MatchString(backend) {
-				return fmt.Errorf("spec.backend %q is neither a target-group ARN nor a target-group name (1-32 letters, digits and hyphens, not starting or ending with a hyphen)", backend)
-			}
-			return nil
-		}
-		m := targetGroupARN.FindStringSubmatch(backend)
-		if m == nil {
-			return fmt.Errorf("spec.backend %q is not a target-group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)", backend)
-		}
-		if m[1] != s.ELBv2.Region {
-			return fmt.Errorf("spec.backend %q is a target group of region %s, but the load balancer's spec.elbv2.region is %s", backend, m[1], s.ELBv2.Region)
-		}
+		return validateTargetGroup(s.ELBv2.Region, backend)
 	}
 	return nil
 }
 
-var (
-	haproxyBackendName = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
-	targetGroupName    = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$`)
-	// targetGroupARN captures the region of a target group's ARN.
-	targetGroupARN = regexp.MustCompile(`^arn:aws[a-z-]*:elasticloadbalancing:([a-z0-9-]+):[0-9]{12}:targetgroup/[A-Za-z0-9-]{1,32}/[0-9a-f]{16}$`)
-)
+var haproxyBackendName = regexp.MustCompile(`^[A-Za-z0-9_.:-]+$`)
+
+// targetGroupARNPattern matches a target group's ARN:
+// arn:<partition>:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>.
+var targetGroupARNPattern = regexp.MustCompile(`^arn:(aws[-a-z]*):elasticloadbalancing:([a-z0-9-]+):([0-9]{12}):targetgroup/([A-Za-z0-9-]{1,32})/([0-9a-f]{16})$`)
+
+// targetGroupNamePattern matches a target group's name: 1 to 32 letters,
+// digits and hyphens, not starting or ending with a hyphen.
+var targetGroupNamePattern = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,30}[A-Za-z0-9])?$`)
+
+// TargetGroupARN is a parsed ELBv2 target group ARN.
+// +kubebuilder:object:generate=false
+type TargetGroupARN struct {
+	Partition, Region, Account, Name, ID string
+}
+
+// String returns the ARN.
+func (a TargetGroupARN) String() string {
+	return "arn:" + a.Partition + ":elasticloadbalancing:" + a.Region + ":" + a.Account + ":targetgroup/" + a.Name + "/" + a.ID
+}
+
+// ParseTargetGroupARN parses a target group ARN; ok is false when s is not
+// one.
+func ParseTargetGroupARN(s string) (TargetGroupARN, bool) {
+	m := targetGroupARNPattern.FindStringSubmatch(s)
+	if m == nil {
+		return TargetGroupARN{}, false
+	}
+	return TargetGroupARN{Partition: m[1], Region: m[2], Account: m[3], Name: m[4], ID: m[5]}, true
+}
+
+// validateTargetGroup checks an ELBv2 binding's backend: a target group ARN
+// of region, or a target group name.
+func validateTargetGroup(region, backend string) error {
+	if strings.HasPrefix(backend, "arn:") {
+		a, ok := ParseTargetGroupARN(backend)
+		if !ok {
+			return fmt.Errorf("spec.backend %q is not a target group ARN (arn:aws:elasticloadbalancing:<region>:<account>:targetgroup/<name>/<id>)", backend)
+		}
+		if a.Region != region {
+			return fmt.Errorf("spec.backend %q is a target group of region %s, but the load balancer is in region %s (spec.elbv2.region)", backend, a.Region, region)
+		}
+		return nil
+	}
+	if !targetGroupNamePattern.MatchString(backend) {
+		return fmt.Errorf("spec.backend %q is neither a target group ARN nor a target group name (1 to 32 letters, digits and hyphens, not starting or ending with a hyphen)", backend)
+	}
+	if strings.HasPrefix(strings.ToLower(backend), "internal-") {
+		return fmt.Errorf("spec.backend %q: target group names cannot start with \"internal-\"", backend)
+	}
+	return nil
+}

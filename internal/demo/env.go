@@ -93,6 +93,10 @@ type Environment struct {
 	Client       client.Client
 	// lbSpec is the provider member of the demo's LoadBalancer.
 	lbSpec v1alpha1.LoadBalancerSpec
+	// factory connects the controller replicas and the demo to the load
+	// balancer; for ELBv2 they share its client, budget and poller, as a
+	// controller process does.
+	factory *provider.Factory
 
 	progress  func(string, ...any)
 	dir       string
@@ -159,6 +163,10 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startLoadBalancer(ctx); err != nil {
 		return nil, err
 	}
+	if e.factory, err = provider.NewFactory(context.WithoutCancel(ctx), nil); err != nil {
+		return nil, err
+	}
+	e.closers = append(e.closers, e.factory.Close)
 	scheme, err := manager.Scheme()
 	if err != nil {
 		return nil, err
@@ -175,7 +183,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startController(ctx, o.ControllerReplicas); err != nil {
 		return nil, err
 	}
-	if e.lb, err = provider.New(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
+	if e.lb, err = e.factory.New(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
 		return nil, fmt.Errorf("connecting to the load balancer: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)
@@ -345,7 +353,7 @@ func (e *Environment) startController(ctx context.Context, n int) error {
 			DrainAddr:      drainAddr,
 			LeaderElection: n > 1, LeaderElectionNamespace: LeaderElectionNamespace,
 			PollInterval: manager.DefaultPollInterval, ResyncInterval: manager.DefaultResyncInterval,
-			Instances:          provider.New,
+			Instances:          e.factory.New,
 			SkipNameValidation: true,
 		}})
 	}

@@ -19,7 +19,7 @@ func TestValidateBackend(t *testing.T) {
 		{"shop-web-8080", ""},
 		{"a", ""},
 		{strings.Repeat("a", 32), ""},
-		{"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/0123456789abcdef", "region us-east-1, but the load balancer is in region eu-west-1"},
+		{"arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/shop/0123456789abcdef", "region us-east-1, but the load balancer is in region eu-west-1 (spec.elbv2.region)"},
 		{"arn:aws:elasticloadbalancing:eu-west-1:123456789012:loadbalancer/app/shop/0123456789abcdef", "is not a target group ARN"},
 		{"arn:aws:elasticloadbalancing:eu-west-1:1234:targetgroup/shop/0123456789abcdef", "is not a target group ARN"},
 		{"arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/shop/xyz", "is not a target group ARN"},
