@@ -182,11 +182,19 @@ func stateOf(bs loadbalancer.BackendStatus, t loadbalancer.Target) loadbalancer.
 	return loadbalancer.TargetStatus{Target: t, State: loadbalancer.StateAbsent}
 }
 
-// waitState polls Status until every server is in state want.
+// waitState polls Status until every server is in state want. A provider
+// that polls on its own budget (loadbalancer.Expecter) is told, before each
+// look, that the suite waits on these targets, as the reconciler tells it
+// of the targets it waits on.
 func (e *env) waitState(want loadbalancer.State, servers ...*Server) loadbalancer.BackendStatus {
 	e.t.Helper()
 	deadline := time.Now().Add(waitTimeout)
 	for {
+		if x, ok := e.inst.(loadbalancer.Expecter); ok {
+			for _, s := range servers {
+				x.Expect(e.backend, s.Addr())
+			}
+		}
 		bs := e.status()
 		done := true
 		for _, s := range servers {
