@@ -2,13 +2,16 @@ package controller
 
 import (
 	"context"
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
@@ -175,5 +178,39 @@ func TestTargetBindingReconciler_withoutOwnerTagsABackendHasOneManager(t *testin
 	c := meta.FindStatusCondition(f.binding().Status.Conditions, v1alpha1.ConditionConflictFree)
 	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonBackendShared || !strings.Contains(c.Message, "other/first") {
 		t.Errorf("ConflictFree = %+v; want False/%s naming other/first", c, v1alpha1.ReasonBackendShared)
+	}
+}
+
+// eventRecorder keeps the reasons and messages of the events it gets.
+type eventRecorder struct{ events []string }
+
+func (e *eventRecorder) Eventf(_ runtime.Object, _ runtime.Object, eventtype, reason, _ string, note string, args ...any) {
+	e.events = append(e.events, eventtype+" "+reason+": "+fmt.Sprintf(note, args...))
+}
+
+func TestTargetBindingReconciler_reportsTheAWSControllersGate(t *testing.T) {
+	pod := gatedPod("a", "10.0.0.1")
+	pod.Spec.ReadinessGates = append(pod.Spec.ReadinessGates, corev1.PodReadinessGate{ConditionType: AWSControllerGatePrefix + "web-tgb"})
+	for _, mode := range []v1alpha1.BindingMode{v1alpha1.ModeManage, v1alpha1.ModeObserve} {
+		f := newReconcilerFixture(t, pod.DeepCopy())
+		f.asELBv2()
+		f.setMode(mode)
+		rec := &eventRecorder{}
+		f.r.Recorder = rec
+		f.reconcile()
+		f.reconcile()
+		var got []string
+		for _, e := range rec.events {
+			if strings.Contains(e, EventAWSControllerGate) {
+				got = append(got, e)
+			}
+		}
+		want := "Warning"
+		if mode == v1alpha1.ModeObserve {
+			want = "Normal"
+		}
+		if len(got) != 1 || !strings.HasPrefix(got[0], want) || !strings.Contains(got[0], "target-health.elbv2.k8s.aws/web-tgb") {
+			t.Errorf("mode %s: events %q; want one %s event naming the AWS controller's gate", mode, got, want)
+		}
 	}
 }

@@ -103,6 +103,7 @@ func (r *TargetBindingReconciler) forget(key types.NamespacedName) {
 	defer r.mu.Unlock()
 	delete(r.missing, key)
 	delete(r.conflicts, key)
+	delete(r.foreignGates, key)
 }
 
 // explainPending writes, on each gated pod whose target is not yet healthy

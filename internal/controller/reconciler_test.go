@@ -77,6 +77,7 @@ func newReconcilerFixture(t *testing.T, pods ...*corev1.Pod) *reconcilerFixture 
 		Pool:         pool.New(func(v1alpha1.LoadBalancerSpec, string) (loadbalancer.Instance, error) { return inst, nil }),
 		PollInterval: 100 * time.Millisecond, ResyncInterval: 2 * time.Second,
 		drains: map[drainKey]time.Time{}, missing: map[types.NamespacedName]string{}, conflicts: map[types.NamespacedName]string{},
+		foreignGates: map[types.NamespacedName]string{},
 	}
 	return &reconcilerFixture{t: t, c: c, lb: inst, r: r, key: types.NamespacedName{Namespace: "shop", Name: "web"}, uid: b.UID, pods: pods}
 }

@@ -44,6 +44,41 @@ func (r *TargetBindingReconciler) reportMissingGates(_ context.Context, s *syncS
 	return nil
 }
 
+// AWSControllerGatePrefix begins the readiness gates the AWS Load Balancer
+// Controller injects ("target-health.elbv2.k8s.aws/<TargetGroupBinding>").
+const AWSControllerGatePrefix = "target-health.elbv2.k8s.aws/"
+
+// reportForeignGates records an event when the binding's pods start
+// carrying the AWS Load Balancer Controller's own readiness gate: beside a
+// binding in mode Observe both gates hold the pod, each on its own reading
+// of the same target health (docs/providers/elbv2.md); beside one in mode
+// Manage the two controllers may fight over one target group, since the
+// AWS controller deregisters targets it does not know.
+func (r *TargetBindingReconciler) reportForeignGates(_ context.Context, s *syncState) error {
+	var gates []string
+	for _, pod := range s.selected {
+		for _, g := range pod.Spec.ReadinessGates {
+			if strings.HasPrefix(string(g.ConditionType), AWSControllerGatePrefix) {
+				gates = append(gates, string(g.ConditionType))
+			}
+		}
+	}
+	slices.Sort(gates)
+	gates = slices.Compact(gates)
+	if !r.changed(r.foreignGates, s.binding, fmt.Sprint(gates)) || len(gates) == 0 {
+		return nil
+	}
+	if s.binding.Observes() {
+		r.Recorder.Eventf(s.binding, nil, corev1.EventTypeNormal, EventAWSControllerGate, "Sync",
+			"pods also carry the AWS Load Balancer Controller's readiness gate %s: both gates must be True, and zerodrop adds the drain wait", strings.Join(gates, ", "))
+		return nil
+	}
+	r.Recorder.Eventf(s.binding, nil, corev1.EventTypeWarning, EventAWSControllerGate, "Sync",
+		"pods also carry the AWS Load Balancer Controller's readiness gate %s: if its TargetGroupBinding registers into backend %s, set spec.mode: Observe here (the AWS controller deregisters targets it does not know)",
+		strings.Join(gates, ", "), s.binding.Spec.Backend)
+	return nil
+}
+
 // podList returns the first MaxListedPods names, sorted, as references,
 // and how many there are in all.
 func podList(names []string) ([]v1alpha1.PodReference, int32) {

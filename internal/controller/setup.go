@@ -38,6 +38,7 @@ func (r *TargetBindingReconciler) SetupWithManager(ctx context.Context, mgr ctrl
 	r.drains = map[drainKey]time.Time{}
 	r.missing = map[types.NamespacedName]string{}
 	r.conflicts = map[types.NamespacedName]string{}
+	r.foreignGates = map[types.NamespacedName]string{}
 	idx := mgr.GetFieldIndexer()
 	if err := idx.IndexField(ctx, &v1alpha1.TargetBinding{}, IndexServiceRef, func(o client.Object) []string {
 		return []string{o.(*v1alpha1.TargetBinding).Spec.ServiceRef.Name}

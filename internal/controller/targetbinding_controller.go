@@ -35,8 +35,11 @@ import (
 
 // Event reasons the TargetBinding reconciler records.
 const (
-	EventGateTrue          = "ReadinessGateTrue"
-	EventPodsMissingGate   = "PodsMissingGate"
+	EventGateTrue        = "ReadinessGateTrue"
+	EventPodsMissingGate = "PodsMissingGate"
+	// EventAWSControllerGate: the binding's pods also carry the AWS Load
+	// Balancer Controller's readiness gate.
+	EventAWSControllerGate = "AWSLoadBalancerControllerGate"
 	EventInstanceRestarted = "InstanceRestarted"
 	EventDrainTimeout      = "DrainTimeout"
 	EventBackendError      = "BackendError"
@@ -85,6 +88,9 @@ type TargetBindingReconciler struct {
 	// last conflicts per binding, so their events fire when they change,
 	// not on every pass.
 	missing, conflicts map[types.NamespacedName]string
+	// foreignGates remembers the last AWS Load Balancer Controller gates
+	// seen on a binding's pods, for reportForeignGates' event.
+	foreignGates map[types.NamespacedName]string
 }
 
 // drainKey names one owner's target on one instance of one backend.
@@ -135,6 +141,7 @@ func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.applyPlans,          // register, drain, remove on every instance
 		r.setGates,            // gates True where every instance says healthy
 		r.reportMissingGates,  // pods created without the gate
+		r.reportForeignGates,  // pods the AWS Load Balancer Controller gates too
 		r.reportConflicts,     // addresses another owner also wants
 	}
 	var err error

@@ -227,7 +227,11 @@ func (e *Environment) startLoadBalancer(ctx context.Context) error {
 // whose health checks follow the scenario's loadBalancer settings.
 func (e *Environment) startELBv2(ctx context.Context) error {
 	s := e.Scenario
-	emu, err := elbv2emu.Start(ctx, elbv2emu.Config{Dir: filepath.Join(e.dir, "elbv2"), RegistrationLag: s.ELBv2.RegistrationLag.Duration})
+	dir := filepath.Join(e.dir, "elbv2")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating the emulator's directory: %w", err)
+	}
+	emu, err := elbv2emu.Start(ctx, elbv2emu.Config{Dir: dir, RegistrationLag: s.ELBv2.RegistrationLag.Duration})
 	if err != nil {
 		return fmt.Errorf("starting the ELBv2 emulator (install Debian's haproxy: hack/install-debs.sh haproxy): %w", err)
 	}
