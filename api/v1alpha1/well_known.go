@@ -60,6 +60,11 @@ const (
 	ReasonPodsMissingGate = "PodsMissingGate"
 	// ReasonGateDisabled: the binding runs as a plain endpoint sync.
 	ReasonGateDisabled = "GateDisabled"
+	// ReasonTargetsMisconfigured: the load balancer reports some desired
+	// targets registered but unable to get traffic because of its own
+	// configuration (ELBv2: target group on no load balancer, zone not
+	// enabled); the message gives its reason. They are never gated Ready.
+	ReasonTargetsMisconfigured = "TargetsMisconfigured"
 	// ReasonAllReachable: every LoadBalancer instance answered.
 	ReasonAllReachable = "AllInstancesReachable"
 )

@@ -214,3 +214,20 @@ func TestTargetBindingReconciler_reportsTheAWSControllersGate(t *testing.T) {
 		}
 	}
 }
+
+func TestTargetBindingReconciler_misconfiguredTargetsAreReportedAndNeverReady(t *testing.T) {
+	f := newReconcilerFixture(t, gatedPod("a", "10.0.0.1"))
+	f.asELBv2()
+	f.reconcile()
+	if err := f.lb.SetState("be", loadbalancer.Target{Address: podAddr}, loadbalancer.StateMisconfigured); err != nil {
+		t.Fatal(err)
+	}
+	f.reconcile()
+	if gateTrue(t, f.c, "a") {
+		t.Error("gate True for a target the load balancer cannot send traffic to")
+	}
+	c := meta.FindStatusCondition(f.binding().Status.Conditions, v1alpha1.ConditionReady)
+	if c == nil || c.Status != metav1.ConditionFalse || c.Reason != v1alpha1.ReasonTargetsMisconfigured || !strings.Contains(c.Message, podAddr.String()) {
+		t.Errorf("Ready = %+v; want False/%s naming %s", c, v1alpha1.ReasonTargetsMisconfigured, podAddr)
+	}
+}

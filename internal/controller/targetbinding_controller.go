@@ -7,6 +7,7 @@
 package controller
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -575,9 +576,13 @@ func (r *TargetBindingReconciler) summarize(s *syncState, err error) {
 	} else {
 		setCond(b, v1alpha1.ConditionSynced, metav1.ConditionTrue, v1alpha1.ReasonApplied, "plan applied to every instance", gen)
 	}
+	misconfigured := misconfiguredTargets(s.desired, s.view)
 	switch {
 	case c.Desired == 0:
 		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonNoTargets, "the service selects no pod with an IP", gen)
+	case len(misconfigured) > 0:
+		setCond(b, v1alpha1.ConditionReady, metav1.ConditionFalse, v1alpha1.ReasonTargetsMisconfigured,
+			fmt.Sprintf("%d of %d targets cannot get traffic because of the load balancer's configuration: %s", len(misconfigured), c.Desired, someOf(misconfigured)), gen)
 	case c.Healthy == c.Desired && len(s.unreachable) == 0:
 		setCond(b, v1alpha1.ConditionReady, metav1.ConditionTrue, v1alpha1.ReasonAllHealthy, fmt.Sprintf("%d targets healthy on %d instances", c.Healthy, len(s.instances)), gen)
 	default:
@@ -655,6 +660,21 @@ func checkSettings(b *v1alpha1.TargetBinding) loadbalancer.CheckSettings {
 		cs.Port = *p
 	}
 	return cs
+}
+
+// misconfiguredTargets lists the desired targets some instance reports
+// Misconfigured, each with the provider's reason, sorted.
+func misconfiguredTargets(desired map[netip.AddrPort]*corev1.Pod, view map[string]loadbalancer.BackendStatus) []string {
+	var out []string
+	for inst, st := range view {
+		for _, ts := range st.Targets {
+			if _, want := desired[ts.Address]; want && ts.State == loadbalancer.StateMisconfigured {
+				out = append(out, fmt.Sprintf("%s on %s: %s", ts.Address, inst, cmp.Or(ts.Reason, "misconfigured")))
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // hasLeaving reports whether an instance still has targets that are not
