@@ -60,6 +60,13 @@ type Options struct {
 	FirstNodeIndex int
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
+	// RealNodes runs the scenario's nodes as real nodes (kubelet,
+	// containerd, runc, bridge CNI: localcluster.Options.RealNodes) instead
+	// of virtual ones; the process must run inside the network namespace
+	// localcluster.RunInNetwork creates. Images then holds the OCI tars of
+	// podapp.Image and InjectorImage (BuildRealNodeImages).
+	RealNodes bool
+	Images    []string
 	// ControllerReplicas is how many controller replicas run in this
 	// process; zero means one. With more than one, leader election is on
 	// (lease LeaderElectionNamespace/manager.LeaderElectionID, the
@@ -83,6 +90,7 @@ type Environment struct {
 	Client   client.Client
 
 	progress  func(string, ...any)
+	realNodes bool
 	dir       string
 	removeDir bool
 	lb        loadbalancer.Instance
@@ -105,7 +113,7 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if o.ZerodropBinary == "" {
 		return nil, errors.New("demo: Options.ZerodropBinary is required")
 	}
-	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir}
+	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir, realNodes: o.RealNodes}
 	if e.progress == nil {
 		e.progress = func(string, ...any) {}
 	}
@@ -133,16 +141,28 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	}
 
 	began := time.Now()
-	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d virtual nodes", s.Nodes)
-	e.Cluster, err = localcluster.Start(ctx, localcluster.Options{
+	copts := localcluster.Options{
 		Nodes: s.Nodes, Dir: filepath.Join(e.dir, "cluster"), BinDir: o.BinDir, FirstNodeIndex: o.FirstNodeIndex,
 		ImageRoots: map[string]string{InjectorImage: imageRoot},
-	})
+	}
+	kind := "virtual"
+	if o.RealNodes {
+		copts.Nodes, copts.RealNodes, copts.Images, kind = 0, s.Nodes, o.Images, "real"
+	}
+	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d %s nodes", s.Nodes, kind)
+	e.Cluster, err = localcluster.Start(ctx, copts)
 	if err != nil {
 		return nil, err
 	}
 	e.closers = append(e.closers, e.Cluster.Stop)
 	e.progress("local cluster up in %s", e.Cluster.StartupDuration().Round(time.Millisecond))
+	if o.RealNodes {
+		summary, err := e.NodeSummary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.progress("real nodes: %s", summary)
+	}
 
 	if e.HAProxy, err = e.startHAProxy(ctx); err != nil {
 		return nil, err
@@ -260,7 +280,13 @@ func (e *Environment) startController(ctx context.Context, n int) error {
 			return err
 		}
 		webhookBase = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		drainAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		// Pods of real nodes have their own loopback: they reach the
+		// cluster's process at its host address.
+		drainHost := "127.0.0.1"
+		if e.realNodes {
+			drainHost = localcluster.HostAddress
+		}
+		drainAddr := net.JoinHostPort(drainHost, strconv.Itoa(ports[1]))
 		drainBase = "https://" + drainAddr
 		e.replicas = append(e.replicas, &replica{opts: manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0",
@@ -397,6 +423,9 @@ func (e *Environment) ControllerReplicaLeads(i int) bool {
 // createMode creates mode m's objects.
 func (e *Environment) createMode(ctx context.Context, m Mode) error {
 	objs := BuildObjects(m, e.Scenario)
+	if e.realNodes {
+		ForRealNodes(objs)
+	}
 	if err := e.Client.Create(ctx, objs.Namespace); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", objs.Namespace.Name, err)
 	}

@@ -328,7 +328,6 @@ func (a *app) cutRequest(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-
 // BuildImage builds the image of this binary (Image, BinaryPath as its
 // entrypoint) for this machine's platform from the module in moduleDir,
 // into the OCI image-layout tar path.
