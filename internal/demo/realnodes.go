@@ -37,16 +37,16 @@ func RealNodeImages(dir string) []string {
 // paths (RealNodeImages).
 func BuildRealNodeImages(ctx context.Context, moduleDir, dir string) ([]string, error) {
 	paths := RealNodeImages(dir)
-	if err := podapp.BuildImage(ctx, moduleDir, paths[0]); err != nil {
-		return nil, err
-	}
-	_, err := image.Build(ctx, image.Options{
-		Dir: moduleDir, Package: "./cmd/zerodrop", Ref: InjectorImage, Output: paths[1],
-		Platforms: []image.Platform{{OS: runtime.GOOS, Arch: runtime.GOARCH}},
-		Metadata:  image.Metadata{Created: time.Unix(0, 0).UTC()},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("building the %s image: %w", InjectorImage, err)
+	for _, o := range []image.Options{
+		{Package: podapp.Package, InImage: podapp.BinaryPath, Ref: podapp.Image, Output: paths[0]},
+		{Package: "./cmd/zerodrop", Ref: InjectorImage, Output: paths[1]},
+	} {
+		o.Dir = moduleDir
+		o.Platforms = []image.Platform{{OS: runtime.GOOS, Arch: runtime.GOARCH}}
+		o.Created = time.Unix(0, 0).UTC()
+		if _, err := image.Build(ctx, o); err != nil {
+			return nil, fmt.Errorf("building the %s image: %w", o.Ref, err)
+		}
 	}
 	return paths, nil
 }

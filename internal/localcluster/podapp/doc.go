@@ -1,6 +1,6 @@
 // Package podapp is the demo's app as a real process, for the local
 // cluster's real nodes (kubelet and containerd): the same behaviour the
-// virtual node's in-process app has (vnode.AppSpec: start-up delay, latency,
+// virtual node's in-process app has (appspec.Spec: start-up delay, latency,
 // health path, immediate or graceful shutdown on SIGTERM), read from the
 // pod's app annotations through downward-API environment variables, and
 // every lifecycle step written to standard output as one JSON line with its

@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,8 +18,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/zerodrop/zerodrop/internal/image"
-	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
+	"github.com/zerodrop/zerodrop/internal/localcluster/appspec"
 )
 
 // Subcommands of the binary; without one it is the pause process.
@@ -51,11 +49,11 @@ const (
 // app reads it from.
 func AnnotationEnv() map[string]string {
 	return map[string]string{
-		vnode.AnnotationStartupDelay:  "ZERODROP_APP_STARTUP_DELAY",
-		vnode.AnnotationLatency:       "ZERODROP_APP_LATENCY",
-		vnode.AnnotationHealthPath:    "ZERODROP_APP_HEALTH_PATH",
-		vnode.AnnotationShutdown:      "ZERODROP_APP_SHUTDOWN",
-		vnode.AnnotationShutdownDelay: "ZERODROP_APP_SHUTDOWN_DELAY",
+		appspec.AnnotationStartupDelay:  "ZERODROP_APP_STARTUP_DELAY",
+		appspec.AnnotationLatency:       "ZERODROP_APP_LATENCY",
+		appspec.AnnotationHealthPath:    "ZERODROP_APP_HEALTH_PATH",
+		appspec.AnnotationShutdown:      "ZERODROP_APP_SHUTDOWN",
+		appspec.AnnotationShutdownDelay: "ZERODROP_APP_SHUTDOWN_DELAY",
 	}
 }
 
@@ -160,7 +158,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 			ann[key] = v
 		}
 	}
-	spec, err := vnode.ParseAppSpec(ann)
+	spec, err := appspec.Parse(ann)
 	if err != nil {
 		fmt.Fprintln(stderr, "podapp:", err)
 		return 1
@@ -173,7 +171,7 @@ func serve(args []string, stdout, stderr io.Writer) int {
 
 // app is one container's server.
 type app struct {
-	spec vnode.AppSpec
+	spec appspec.Spec
 	pod  string
 
 	outMu sync.Mutex
@@ -223,12 +221,12 @@ func (a *app) run(ports []string, term <-chan os.Signal, stderr io.Writer) int {
 	a.record(Record{Step: StepListening})
 	<-term
 	a.record(Record{Step: StepSIGTERM})
-	if a.spec.Shutdown == vnode.ShutdownGraceful {
+	if a.spec.Shutdown == appspec.ShutdownGraceful {
 		a.draining.Store(true)
 	}
 	time.Sleep(a.spec.ShutdownDelay)
 	code := 128 + int(syscall.SIGTERM)
-	if a.spec.Shutdown == vnode.ShutdownGraceful {
+	if a.spec.Shutdown == appspec.ShutdownGraceful {
 		if err := a.srv.Shutdown(context.Background()); err == nil {
 			code = 0
 		}
@@ -281,7 +279,7 @@ func (a *app) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	default:
 	}
-	w.Header().Set(vnode.HeaderPod, a.pod)
+	w.Header().Set(appspec.HeaderPod, a.pod)
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	if r.URL.Path == a.spec.HealthPath {
 		a.health.Add(1)
@@ -326,19 +324,4 @@ func (a *app) cutRequest(w http.ResponseWriter, r *http.Request) {
 			_ = conn.Close()
 		}
 	}
-}
-
-// BuildImage builds the image of this binary (Image, BinaryPath as its
-// entrypoint) for this machine's platform from the module in moduleDir,
-// into the OCI image-layout tar path.
-func BuildImage(ctx context.Context, moduleDir, path string) error {
-	_, err := image.Build(ctx, image.Options{
-		Dir: moduleDir, Package: Package, InImage: BinaryPath, Ref: Image, Output: path,
-		Platforms: []image.Platform{{OS: runtime.GOOS, Arch: runtime.GOARCH}},
-		Metadata:  image.Metadata{Created: time.Unix(0, 0).UTC()},
-	})
-	if err != nil {
-		return fmt.Errorf("building the %s image: %w", Image, err)
-	}
-	return nil
 }
