@@ -67,6 +67,9 @@ type Options struct {
 	// podapp.Image and InjectorImage (BuildRealNodeImages).
 	RealNodes bool
 	Images    []string
+	// Modes are the modes to set up and run (default: Modes()); a test
+	// that needs only some keeps the machine's load down with fewer.
+	Modes []Mode
 	// ControllerReplicas is how many controller replicas run in this
 	// process; zero means one. With more than one, leader election is on
 	// (lease LeaderElectionNamespace/manager.LeaderElectionID, the
@@ -91,6 +94,7 @@ type Environment struct {
 
 	progress  func(string, ...any)
 	realNodes bool
+	modes     []Mode
 	dir       string
 	removeDir bool
 	lb        loadbalancer.Instance
@@ -113,7 +117,10 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if o.ZerodropBinary == "" {
 		return nil, errors.New("demo: Options.ZerodropBinary is required")
 	}
-	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir, realNodes: o.RealNodes}
+	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir, realNodes: o.RealNodes, modes: o.Modes}
+	if len(e.modes) == 0 {
+		e.modes = Modes()
+	}
 	if e.progress == nil {
 		e.progress = func(string, ...any) {}
 	}
@@ -190,12 +197,12 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.Client.Create(ctx, loadBalancer(e.HAProxy.RuntimeSocket())); err != nil {
 		return nil, fmt.Errorf("creating LoadBalancer: %w", err)
 	}
-	for _, m := range Modes() {
+	for _, m := range e.modes {
 		if err := e.createMode(ctx, m); err != nil {
 			return nil, err
 		}
 	}
-	for _, m := range Modes() {
+	for _, m := range e.modes {
 		if err := e.waitSettled(ctx, m, setupTimeout); err != nil {
 			return nil, fmt.Errorf("mode %s did not come up: %w", m, err)
 		}
@@ -209,7 +216,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 	// HAProxy's own events (an unexpected exit, with its log) reach the
 	// progress lines.
 	cfg := process.Config{Logger: funcr.New(func(_, args string) { e.progress("haproxy: %s", args) }, funcr.Options{})}
-	for i, m := range Modes() {
+	for i, m := range e.modes {
 		cfg.Frontends = append(cfg.Frontends, process.Frontend{
 			Name: m.Frontend(), Backend: m.Backend(),
 			Address: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 90, byte(1 + i)}), 0),
@@ -221,7 +228,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 		return nil, fmt.Errorf("starting HAProxy (install Debian's haproxy: hack/install-debs.sh haproxy): %w", err)
 	}
 	e.closers = append(e.closers, p.Close)
-	for _, m := range Modes() {
+	for _, m := range e.modes {
 		e.progress("HAProxy frontend %-14s %s", m, p.FrontendURL(m.Frontend()))
 	}
 	return p, nil

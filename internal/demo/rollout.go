@@ -119,7 +119,7 @@ func (e *Environment) DrainTarget(ctx context.Context) (string, error) {
 	for _, n := range e.Cluster.NodeNames() {
 		perNode[n] = map[Mode]int{}
 	}
-	for _, m := range Modes() {
+	for _, m := range e.modes {
 		pods := &corev1.PodList{}
 		if err := e.Client.List(ctx, pods, client.InNamespace(m.Namespace())); err != nil {
 			return "", fmt.Errorf("listing pods: %w", err)

@@ -53,6 +53,15 @@ const (
 	kubeletHealthzPort = 10248
 	// maxRealNodes bounds the node index: node i has 10.244.i.0/24.
 	maxRealNodes = 200
+	// podCPUShares is the cpu.shares (cgroup v1) of the cgroup holding
+	// every real node's pods. In cgroup v1 every process of the root
+	// cgroup weighs 1024 against a child cgroup as a whole, and kubelet
+	// gives BestEffort pods 2 inside it: on a machine busy with builds the
+	// pods got a few percent of a CPU, their health checks timed out and
+	// HAProxy answered 503. 16 × 1024 gives the pods together the weight
+	// of 16 ordinary processes, about what they would have as plain
+	// processes (the virtual nodes' apps are goroutines of the test).
+	podCPUShares = 16 * 1024
 )
 
 // PodNetwork is the range real nodes' pods get addresses from, inside the
@@ -154,7 +163,7 @@ func (c *Cluster) startRealNode(ctx context.Context, n *realNode, netns string) 
 			return fmt.Errorf("creating %s: %w", d, err)
 		}
 	}
-	if err := addBridge(ctx, n.bridge, n.ip+"/24"); err != nil {
+	if err := addBridge(ctx, n.bridge, bridgeMAC(n.index), n.ip+"/24"); err != nil {
 		return err
 	}
 	if err := makeCgroup(n.cgroupRoot); err != nil {
@@ -228,11 +237,19 @@ func waitContainerd(ctx context.Context, n *realNode) error {
 	}, "containerd of "+n.name)
 }
 
-// addBridge creates (again) the bridge name with address cidr.
-func addBridge(ctx context.Context, name, cidr string) error {
+// bridgeMAC is node i's bridge's MAC address (locally administered).
+func bridgeMAC(i int) string { return fmt.Sprintf("02:7a:64:00:%02x:01", i) }
+
+// addBridge creates (again) the bridge name with the MAC address mac and
+// the address cidr. The MAC is set because a bridge without one takes the
+// lowest of its ports': every new pod's veth could change it, and the pods'
+// ARP caches would send to the old one for seconds (every request through
+// HAProxy, whose connections come from the bridge's address, timed out
+// during rollouts until the caches expired).
+func addBridge(ctx context.Context, name, mac, cidr string) error {
 	_ = exec.CommandContext(ctx, "ip", "link", "delete", name).Run()
 	for _, args := range [][]string{
-		{"link", "add", name, "type", "bridge"},
+		{"link", "add", name, "address", mac, "type", "bridge"},
 		{"addr", "add", cidr, "dev", name},
 		{"link", "set", name, "up"},
 	} {
@@ -488,15 +505,23 @@ func cgroupHierarchies() []string {
 
 // makeCgroup creates the cgroup path (e.g. /zerodrop-rn-42/rnode-0) in
 // every hierarchy; in cpuset it copies the parent's CPUs and memory nodes,
-// without which no process could join.
+// without which no process could join, and the top cgroup gets
+// podCPUShares where there is a cpu.shares.
 func makeCgroup(path string) error {
 	for _, root := range cgroupHierarchies() {
 		dir := root
-		for _, part := range strings.Split(strings.Trim(path, "/"), "/") {
+		for i, part := range strings.Split(strings.Trim(path, "/"), "/") {
 			parent := dir
 			dir = filepath.Join(dir, part)
 			if err := os.Mkdir(dir, 0o755); err != nil && !errors.Is(err, os.ErrExist) {
 				return fmt.Errorf("creating cgroup %s: %w", dir, err)
+			}
+			if shares := filepath.Join(dir, "cpu.shares"); i == 0 {
+				if _, err := os.Stat(shares); err == nil {
+					if err := os.WriteFile(shares, []byte(strconv.Itoa(podCPUShares)), 0o644); err != nil {
+						return fmt.Errorf("setting %s: %w", shares, err)
+					}
+				}
 			}
 			for _, f := range []string{"cpuset.cpus", "cpuset.mems"} {
 				if v, err := os.ReadFile(filepath.Join(parent, f)); err == nil {
