@@ -16,6 +16,14 @@ help: ## Show this help.
 demo: deps build ## Run the demo: local cluster + HAProxy, rollouts with and without zerodrop.
 	$(BIN)/zerodrop demo
 
+.PHONY: demo-real
+demo-real: deps deps-real build ## Run the demo on real nodes: kubelet + containerd + runc inside a network namespace of its own (root).
+	$(BIN)/zerodrop demo --real-nodes
+
+.PHONY: test-real
+test-real: deps deps-real ## Run the real-node e2e test (root; not part of make test).
+	go test -tags realnode -count=1 -timeout 20m -run 'TestRealNodes' ./test/e2e
+
 .PHONY: test
 test: deps verify fmt-check vet staticcheck ## Run every check and test (unit, integration on a real API server and HAProxy, e2e).
 	go test $(GO_TEST_FLAGS) ./...
@@ -25,6 +33,17 @@ bench: deps build ## Run the benchmarks and print their ratios.
 	go test -run '^$$' -bench . -benchtime 1x ./...
 
 ##@ Build
+
+GOARCH_HOST := $(shell go env GOARCH)
+
+.PHONY: deps-real
+deps-real: ## Install what real nodes need: containerd, runc, CNI plugins, iproute2; build bin/kubelet and the nodes' images.
+	hack/install-debs.sh containerd runc containernetworking-plugins iproute2
+	hack/build-node.sh
+	go run ./hack/image -o $(BIN)/podapp-image.tar -pkg ./internal/localcluster/podapp/cmd/podapp -binary-path /podapp \
+		-ref zerodrop.dev/podapp:local -platforms linux/$(GOARCH_HOST) -epoch 0
+	go run ./hack/image -o $(BIN)/zerodrop-demo-image.tar -ref zerodrop.dev/zerodrop:demo -platforms linux/$(GOARCH_HOST) \
+		-source $(IMAGE_SOURCE) -revision $(REVISION) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
 
 .PHONY: build
 build: ## Build bin/zerodrop.

@@ -28,6 +28,7 @@ func run() error {
 	var platforms, epoch string
 	flag.StringVar(&o.Output, "o", "bin/zerodrop-image.tar", "tar file to write")
 	flag.StringVar(&o.Package, "pkg", "./cmd/zerodrop", "main package to build")
+	flag.StringVar(&o.InImage, "binary-path", image.BinaryPath, "the binary's path in the image (the entrypoint)")
 	flag.StringVar(&o.Ref, "ref", "", "image name stored in index.json (name:tag)")
 	flag.StringVar(&platforms, "platforms", "linux/amd64,linux/arm64/v8", "comma-separated os/arch[/variant]")
 	flag.StringVar(&epoch, "epoch", "", "Unix time of every file and of the config (SOURCE_DATE_EPOCH)")

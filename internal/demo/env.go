@@ -65,6 +65,16 @@ type Options struct {
 	FirstNodeIndex int
 	// Progress receives one line per step; nil discards them.
 	Progress func(format string, args ...any)
+	// RealNodes runs the scenario's nodes as real nodes (kubelet,
+	// containerd, runc, bridge CNI: localcluster.Options.RealNodes) instead
+	// of virtual ones; the process must run inside the network namespace
+	// localcluster.RunInNetwork creates. Images then holds the OCI tars of
+	// podapp.Image and InjectorImage (BuildRealNodeImages).
+	RealNodes bool
+	Images    []string
+	// Modes are the modes to set up and run (default: Scenario.Modes()); a test
+	// that needs only some keeps the machine's load down with fewer.
+	Modes []Mode
 	// ControllerReplicas is how many controller replicas run in this
 	// process; zero means one. With more than one, leader election is on
 	// (lease LeaderElectionNamespace/manager.LeaderElectionID, the
@@ -99,6 +109,8 @@ type Environment struct {
 	factory *provider.Factory
 
 	progress  func(string, ...any)
+	realNodes bool
+	modes     []Mode
 	dir       string
 	removeDir bool
 	lb        loadbalancer.Instance
@@ -121,7 +133,10 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if o.ZerodropBinary == "" {
 		return nil, errors.New("demo: Options.ZerodropBinary is required")
 	}
-	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir}
+	e := &Environment{Scenario: s, progress: o.Progress, dir: o.Dir, realNodes: o.RealNodes, modes: o.Modes}
+	if len(e.modes) == 0 {
+		e.modes = s.Modes()
+	}
 	if e.progress == nil {
 		e.progress = func(string, ...any) {}
 	}
@@ -149,16 +164,28 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	}
 
 	began := time.Now()
-	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d virtual nodes", s.Nodes)
-	e.Cluster, err = localcluster.Start(ctx, localcluster.Options{
+	copts := localcluster.Options{
 		Nodes: s.Nodes, Dir: filepath.Join(e.dir, "cluster"), BinDir: o.BinDir, FirstNodeIndex: o.FirstNodeIndex,
 		ImageRoots: map[string]string{InjectorImage: imageRoot},
-	})
+	}
+	kind := "virtual"
+	if o.RealNodes {
+		copts.Nodes, copts.RealNodes, copts.Images, kind = 0, s.Nodes, o.Images, "real"
+	}
+	e.progress("starting local cluster: etcd, kube-apiserver, kube-controller-manager, kube-scheduler, %d %s nodes", s.Nodes, kind)
+	e.Cluster, err = localcluster.Start(ctx, copts)
 	if err != nil {
 		return nil, err
 	}
 	e.closers = append(e.closers, e.Cluster.Stop)
 	e.progress("local cluster up in %s", e.Cluster.StartupDuration().Round(time.Millisecond))
+	if o.RealNodes {
+		summary, err := e.NodeSummary(ctx)
+		if err != nil {
+			return nil, err
+		}
+		e.progress("real nodes: %s", summary)
+	}
 
 	if err := e.startLoadBalancer(ctx); err != nil {
 		return nil, err
@@ -187,20 +214,20 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 		return nil, fmt.Errorf("connecting to the load balancer: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)
-	if err := e.Client.Create(ctx, loadBalancer(e.lbSpec, s.Modes())); err != nil {
+	if err := e.Client.Create(ctx, loadBalancer(e.lbSpec, e.modes)); err != nil {
 		return nil, fmt.Errorf("creating LoadBalancer: %w", err)
 	}
-	if slices.Contains(s.Modes(), ModeObserve) {
+	if slices.Contains(e.modes, ModeObserve) {
 		if err := e.startSyncer(ctx, ModeObserve); err != nil {
 			return nil, err
 		}
 	}
-	for _, m := range s.Modes() {
+	for _, m := range e.modes {
 		if err := e.createMode(ctx, m); err != nil {
 			return nil, err
 		}
 	}
-	for _, m := range s.Modes() {
+	for _, m := range e.modes {
 		if err := e.waitSettled(ctx, m, setupTimeout); err != nil {
 			return nil, fmt.Errorf("mode %s did not come up: %w", m, err)
 		}
@@ -248,7 +275,7 @@ func (e *Environment) startELBv2(ctx context.Context) error {
 		}
 	}
 	e.targetGroups = map[Mode]string{}
-	for i, m := range s.Modes() {
+	for i, m := range e.modes {
 		arn, err := emu.CreateTargetGroup(ctx, elbv2emu.TargetGroupSpec{
 			Name: m.Backend(), LBType: elbv2emu.LBApplication, Port: ContainerPort,
 			HealthCheckPath:     vnode.DefaultHealthPath,
@@ -278,7 +305,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 	// HAProxy's own events (an unexpected exit, with its log) reach the
 	// progress lines.
 	cfg := process.Config{Logger: funcr.New(func(_, args string) { e.progress("haproxy: %s", args) }, funcr.Options{})}
-	for i, m := range Modes() {
+	for i, m := range e.modes {
 		cfg.Frontends = append(cfg.Frontends, process.Frontend{
 			Name: m.Frontend(), Backend: m.Backend(),
 			Address: netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 90, byte(1 + i)}), 0),
@@ -290,7 +317,7 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 		return nil, fmt.Errorf("starting HAProxy (install Debian's haproxy: hack/install-debs.sh haproxy): %w", err)
 	}
 	e.closers = append(e.closers, p.Close)
-	for _, m := range Modes() {
+	for _, m := range e.modes {
 		e.progress("HAProxy frontend %-14s %s", m, p.FrontendURL(m.Frontend()))
 	}
 	return p, nil
@@ -349,7 +376,13 @@ func (e *Environment) startController(ctx context.Context, n int) error {
 			return err
 		}
 		webhookBase = "https://" + net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[0]))
-		drainAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[1]))
+		// Pods of real nodes have their own loopback: they reach the
+		// cluster's process at its host address.
+		drainHost := "127.0.0.1"
+		if e.realNodes {
+			drainHost = localcluster.HostAddress
+		}
+		drainAddr := net.JoinHostPort(drainHost, strconv.Itoa(ports[1]))
 		drainBase = "https://" + drainAddr
 		e.replicas = append(e.replicas, &replica{opts: manager.Options{
 			MetricsAddr: "0", ProbeAddr: "0",
@@ -486,6 +519,9 @@ func (e *Environment) ControllerReplicaLeads(i int) bool {
 // createMode creates mode m's objects.
 func (e *Environment) createMode(ctx context.Context, m Mode) error {
 	objs := BuildObjects(m, e.Scenario)
+	if e.realNodes {
+		ForRealNodes(objs)
+	}
 	if err := e.Client.Create(ctx, objs.Namespace); err != nil {
 		return fmt.Errorf("creating namespace %s: %w", objs.Namespace.Name, err)
 	}

@@ -116,10 +116,10 @@ func (e *Environment) evict(ctx context.Context, ns, name string) error {
 // no pod, then the one with the most pods, then the lowest name.
 func (e *Environment) DrainTarget(ctx context.Context) (string, error) {
 	perNode := map[string]map[Mode]int{}
-	for _, n := range e.Cluster.Nodes() {
-		perNode[n.Name()] = map[Mode]int{}
+	for _, n := range e.Cluster.NodeNames() {
+		perNode[n] = map[Mode]int{}
 	}
-	for _, m := range e.Scenario.Modes() {
+	for _, m := range e.modes {
 		pods := &corev1.PodList{}
 		if err := e.Client.List(ctx, pods, client.InNamespace(m.Namespace())); err != nil {
 			return "", fmt.Errorf("listing pods: %w", err)

@@ -40,7 +40,7 @@ type Result struct {
 // KindResult is one rollout kind in every mode.
 type KindResult struct {
 	Kind  RolloutKind
-	Modes []ModeResult // in Scenario.Modes() order
+	Modes []ModeResult // in the environment's mode order
 }
 
 // Mode returns the result of mode m.
@@ -140,10 +140,10 @@ func (e *Environment) Run(ctx context.Context, outDir string) (*Result, error) {
 	}()
 	for i, kind := range e.Scenario.Rollouts {
 		kr, err := e.runKind(ctx, kind, i+2, rt, outDir)
+		res.Kinds = append(res.Kinds, kr) // with what it measured, also when it failed
 		if err != nil {
 			return res, err
 		}
-		res.Kinds = append(res.Kinds, kr)
 	}
 	return res, nil
 }
@@ -165,9 +165,9 @@ func (e *Environment) runKind(ctx context.Context, kind RolloutKind, revision in
 	}
 	e.progress("%s: %d req/s per mode for at least %s, rollout after %s of steady load",
 		kind, s.Load.Rate, s.Load.MinDuration.Duration, s.Load.Warmup.Duration)
-	results := make([]ModeResult, len(e.Scenario.Modes()))
+	results := make([]ModeResult, len(e.modes))
 	var wg sync.WaitGroup
-	for i, m := range e.Scenario.Modes() {
+	for i, m := range e.modes {
 		wg.Go(func() { results[i] = e.runMode(ctx, kind, m, node, revision, rt) })
 	}
 	wg.Wait()
@@ -194,8 +194,8 @@ func (e *Environment) runKind(ctx context.Context, kind RolloutKind, revision in
 	}
 	if kind == ScaleIn {
 		var wg sync.WaitGroup
-		scaleErrs := make([]error, len(e.Scenario.Modes()))
-		for i, m := range e.Scenario.Modes() {
+		scaleErrs := make([]error, len(e.modes))
+		for i, m := range e.modes {
 			wg.Go(func() { scaleErrs[i] = e.Scale(ctx, m, s.Replicas) })
 		}
 		wg.Wait()

@@ -16,6 +16,8 @@ type Options struct {
 	Dir, Package string
 	// Platforms are built in this order (DefaultPlatforms when empty).
 	Platforms []Platform
+	// InImage is the binary's path in the image (empty: BinaryPath).
+	InImage string
 	// Ref names the image in the layout's index.json (see WriteTar).
 	Ref string
 	// Output is the tar file written.
@@ -59,7 +61,7 @@ func Build(ctx context.Context, o Options) (res Result, err error) {
 		if err != nil {
 			return Result{}, err
 		}
-		bins = append(bins, Binary{Platform: p, Path: path})
+		bins = append(bins, Binary{Platform: p, Path: path, InImage: o.InImage})
 	}
 	idx, err := Index(bins, o.Metadata)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,6 +102,18 @@ type Metadata struct {
 type Binary struct {
 	Platform Platform
 	Path     string
+	// InImage is the binary's path in the image and the entrypoint; empty
+	// means BinaryPath. (The local cluster's real nodes build their app
+	// image, podapp, with it.)
+	InImage string
+}
+
+// pathInImage returns where b lives in the image.
+func (b Binary) pathInImage() string {
+	if b.InImage != "" {
+		return b.InImage
+	}
+	return BinaryPath
 }
 
 // Compile cross-compiles the Go package pkg (relative to the module
@@ -124,8 +137,8 @@ func Compile(ctx context.Context, dir, pkg, outDir string, p Platform) (string, 
 }
 
 // Index builds the OCI image index over one image per binary, in the order
-// given. Each image has one layer, runs as User and has BinaryPath as its
-// entrypoint.
+// given. Each image has one layer, runs as User and has the binary's path
+// (BinaryPath unless Binary.InImage says otherwise) as its entrypoint.
 func Index(bins []Binary, md Metadata) (v1.ImageIndex, error) {
 	if len(bins) == 0 {
 		return nil, errors.New("building the image index: no binaries")
@@ -176,7 +189,7 @@ func withCreated(m map[string]string, t time.Time) map[string]string {
 }
 
 func platformImage(b Binary, md Metadata) (v1.Image, error) {
-	content, err := layerTar(b.Path, md.Created)
+	content, err := layerTar(b.Path, b.pathInImage(), md.Created)
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +204,7 @@ func platformImage(b Binary, md Metadata) (v1.Image, error) {
 	img, err = mutate.Append(img, mutate.Addendum{
 		Layer:     layer,
 		MediaType: types.OCILayer,
-		History:   v1.History{Created: created, CreatedBy: "hack/image: " + BinaryPath + ", /etc/passwd, /etc/group", Comment: "zerodrop"},
+		History:   v1.History{Created: created, CreatedBy: "hack/image: " + b.pathInImage() + ", /etc/passwd, /etc/group", Comment: "zerodrop"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("appending the layer: %w", err)
@@ -205,7 +218,7 @@ func platformImage(b Binary, md Metadata) (v1.Image, error) {
 	cf.Created = created
 	cf.Config = v1.Config{
 		User:       User,
-		Entrypoint: []string{BinaryPath},
+		Entrypoint: []string{b.pathInImage()},
 		WorkingDir: "/",
 		Labels:     labels(md),
 	}
@@ -216,32 +229,36 @@ func platformImage(b Binary, md Metadata) (v1.Image, error) {
 	return img, nil
 }
 
-// layerTar returns the uncompressed layer: the binary at BinaryPath, the
+// layerTar returns the uncompressed layer: the binary at inImage, the
 // nonroot user's passwd and group entries, its home, and a /tmp. Files
 // belong to root (the binary is not writable by the user it runs as),
 // every time is mtime.
-func layerTar(binary string, mtime time.Time) ([]byte, error) {
+// layerEntry is one file or directory of the layer.
+type layerEntry struct {
+	name string
+	mode int64
+	uid  int
+	body []byte
+	dir  bool
+}
+
+func layerTar(binary, inImage string, mtime time.Time) ([]byte, error) {
 	bin, err := os.ReadFile(binary)
 	if err != nil {
 		return nil, fmt.Errorf("reading the binary: %w", err)
 	}
 	passwd := "root:x:0:0:root:/root:/sbin/nologin\nnonroot:x:65532:65532:nonroot:/home/nonroot:/sbin/nologin\n"
 	group := "root:x:0:\nnonroot:x:65532:\n"
-	entries := []struct {
-		name string
-		mode int64
-		uid  int
-		body []byte
-		dir  bool
-	}{ // sorted by name, directories before their contents
+	entries := []layerEntry{ // sorted by name below, directories before their contents
 		{name: "etc/", mode: 0o755, dir: true},
 		{name: "etc/group", mode: 0o644, body: []byte(group)},
 		{name: "etc/passwd", mode: 0o644, body: []byte(passwd)},
 		{name: "home/", mode: 0o755, dir: true},
 		{name: "home/nonroot/", mode: 0o700, uid: nonrootUID, dir: true},
 		{name: "tmp/", mode: 0o1777, dir: true},
-		{name: strings.TrimPrefix(BinaryPath, "/"), mode: 0o755, body: bin},
+		{name: strings.TrimPrefix(inImage, "/"), mode: 0o755, body: bin},
 	}
+	slices.SortStableFunc(entries, func(a, b layerEntry) int { return strings.Compare(a.name, b.name) })
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	t := mtime.UTC().Truncate(time.Second)

@@ -25,6 +25,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/zerodrop/zerodrop/internal/localcluster/podapp"
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
 )
 
@@ -102,6 +103,18 @@ type Options struct {
 	// OnEvent, if set, is called for every pod lifecycle event of every
 	// virtual node; it must not block. Subscribe is the channel alternative.
 	OnEvent func(vnode.Event)
+	// RealNodes is the number of real nodes to start after the virtual
+	// ones: kubelet (BinDir/kubelet, hack/build-node.sh), containerd, runc
+	// and the bridge CNI plugin each, pods on PodNetwork. They need root and
+	// a process running inside the network namespace RunInNetwork creates.
+	// Their pods' lifecycle is recorded too (Pods, Subscribe), from a watch
+	// and from the logs of podapp containers.
+	RealNodes int
+	// Images are OCI image-layout tars imported into every real node's
+	// containerd: nothing is ever pulled. One must hold PauseImage.
+	Images []string
+	// PauseImage is the real nodes' sandbox image (default podapp.Image).
+	PauseImage string
 }
 
 // Cluster is a running local cluster. Its methods are safe for concurrent use.
@@ -118,16 +131,22 @@ type Cluster struct {
 	imageRoots map[string]string
 	onEvent    func(vnode.Event)
 	firstNode  int
+	binDir     string
+	images     []string
+	pauseImage string
+	observer   *podObserver
 
 	hub *eventHub
 
-	mu        sync.Mutex
-	procs     []*process // in start order
-	nodes     []*vnode.Agent
-	nodeStops []func()
-	stopped   bool
-	stopErr   error
-	startedIn time.Duration
+	mu           sync.Mutex
+	procs        []*process // in start order
+	nodes        []*vnode.Agent
+	nodeStops    []func()
+	realNodes    []*realNode
+	observerStop func()
+	stopped      bool
+	stopErr      error
+	startedIn    time.Duration
 }
 
 // Start starts etcd, kube-apiserver, kube-controller-manager, kube-scheduler
@@ -143,7 +162,21 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Cluster{stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, firstNode: opts.FirstNodeIndex, hub: newEventHub()}
+	c := &Cluster{
+		stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, firstNode: opts.FirstNodeIndex, hub: newEventHub(),
+		binDir: binDir, images: opts.Images, pauseImage: opts.PauseImage,
+	}
+	if c.pauseImage == "" {
+		c.pauseImage = podapp.Image
+	}
+	if opts.RealNodes > 0 {
+		if err := checkRealNodeHost(binDir); err != nil {
+			return nil, err
+		}
+		if err := enterPrivateMounts(); err != nil {
+			return nil, err
+		}
+	}
 	if c.stopTO == 0 {
 		c.stopTO = 10 * time.Second
 	}
@@ -156,13 +189,18 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	} else if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating cluster directory: %w", err)
 	}
+	if opts.RealNodes > 0 {
+		if err := writeRunState(c.dir, c.removeDir); err != nil {
+			return nil, err
+		}
+	}
 	readyTO := opts.ReadyTimeout
 	if readyTO == 0 {
 		readyTO = 2 * time.Minute
 	}
 	startCtx, cancel := context.WithTimeout(ctx, readyTO)
 	defer cancel()
-	if err := c.start(startCtx, binDir, opts.Nodes); err != nil {
+	if err := c.start(startCtx, binDir, opts.Nodes, opts.RealNodes); err != nil {
 		_ = c.Stop()
 		return nil, fmt.Errorf("starting local cluster in %s: %w", c.dir, err)
 	}
@@ -175,7 +213,7 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	return c, nil
 }
 
-func (c *Cluster) start(ctx context.Context, binDir string, nodes int) error {
+func (c *Cluster) start(ctx context.Context, binDir string, nodes, realNodes int) error {
 	_, svcNet, err := net.ParseCIDR(ServiceClusterIPRange)
 	if err != nil {
 		return fmt.Errorf("parsing service range: %w", err)
@@ -330,7 +368,46 @@ func (c *Cluster) start(ctx context.Context, binDir string, nodes int) error {
 			return err
 		}
 	}
+	if realNodes > 0 {
+		c.startObserver(ctx)
+	}
+	for range realNodes {
+		if err := c.AddRealNode(ctx); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// startObserver starts recording the pods of real nodes.
+func (c *Cluster) startObserver(ctx context.Context) {
+	c.observer = newPodObserver(c.client, c.realNodeLogs, func(e vnode.Event) {
+		if c.onEvent != nil {
+			c.onEvent(e)
+		}
+		c.hub.publish(e)
+	})
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = c.observer.run(runCtx)
+	}()
+	c.mu.Lock()
+	c.observerStop = func() { cancel(); <-done }
+	c.mu.Unlock()
+}
+
+// realNodeLogs returns the pod log directory of the real node name.
+func (c *Cluster) realNodeLogs(name string) (string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, n := range c.realNodes {
+		if n.name == name {
+			return n.podLogs, true
+		}
+	}
+	return "", false
 }
 
 // startComponent starts one control-plane binary with its log in logDir.
@@ -618,12 +695,22 @@ func (c *Cluster) Stop() error {
 	c.stopped = true
 	nodeStops := append([]func(){}, c.nodeStops...)
 	procs := append([]*process{}, c.procs...)
+	realNodes := append([]*realNode{}, c.realNodes...)
+	observerStop := c.observerStop
 	c.mu.Unlock()
 
+	var errs []error
+	for i := len(realNodes) - 1; i >= 0; i-- {
+		if err := realNodes[i].stop(c.stopTO); err != nil {
+			errs = append(errs, fmt.Errorf("stopping real node %s: %w", realNodes[i].name, err))
+		}
+	}
+	if observerStop != nil {
+		observerStop()
+	}
 	for i := len(nodeStops) - 1; i >= 0; i-- {
 		nodeStops[i]()
 	}
-	var errs []error
 	for i := len(procs) - 1; i >= 0; i-- {
 		if err := procs[i].stop(c.stopTO); err != nil {
 			errs = append(errs, err)
@@ -695,11 +782,58 @@ func (c *Cluster) Components() []Component {
 }
 
 // Pods returns what the virtual nodes recorded about every pod they ran,
-// including pods already removed.
+// and what the cluster recorded about the pods of real nodes, including
+// pods already removed.
 func (c *Cluster) Pods() []vnode.PodRecord {
 	var out []vnode.PodRecord
 	for _, n := range c.Nodes() {
 		out = append(out, n.Pods()...)
+	}
+	if c.observer != nil {
+		out = append(out, c.observer.records()...)
+	}
+	return out
+}
+
+// NodeNames returns the names of every node, virtual then real, in index
+// order.
+func (c *Cluster) NodeNames() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, n := range c.nodes {
+		out = append(out, n.Name())
+	}
+	for _, n := range c.realNodes {
+		out = append(out, n.name)
+	}
+	return out
+}
+
+// RealNode describes one real node.
+type RealNode struct {
+	// Name is the Node's name; IP its address (kubelet's --node-ip).
+	Name, IP string
+	// KubeletLog and ContainerdLog are the processes' log files.
+	KubeletLog, ContainerdLog string
+	// PodLogs is kubelet's podLogsDir.
+	PodLogs string
+}
+
+// RealNodes returns the real nodes in index order.
+func (c *Cluster) RealNodes() []RealNode {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []RealNode
+	for _, n := range c.realNodes {
+		r := RealNode{Name: n.name, IP: n.ip, PodLogs: n.podLogs}
+		if n.kubelet != nil {
+			r.KubeletLog = n.kubelet.logPath
+		}
+		if n.containerd != nil {
+			r.ContainerdLog = n.containerd.logPath
+		}
+		out = append(out, r)
 	}
 	return out
 }
@@ -721,6 +855,10 @@ func (c *Cluster) Pod(namespace, name string) (vnode.PodRecord, bool) {
 // every virtual node, in order per node, never dropped (the subscription
 // buffers without bound), and a function that ends the subscription.
 func (c *Cluster) Subscribe() (<-chan vnode.Event, func()) { return c.hub.subscribe() }
+
+// FindBinDir returns the directory with the control-plane binaries as
+// Start finds it without Options.BinDir.
+func FindBinDir() (string, error) { return findBinDir("") }
 
 // findBinDir returns the directory with the control-plane binaries.
 func findBinDir(explicit string) (string, error) {

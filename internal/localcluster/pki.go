@@ -182,13 +182,13 @@ func (p *pki) write(dir string) (pkiFiles, error) {
 func (c *Cluster) CACertPEM() []byte { return append([]byte(nil), c.pki.ca.certPEM...) }
 
 // IssueServingCert writes tls.crt and tls.key into dir (created if needed):
-// a serving certificate for 127.0.0.1 and localhost signed by the cluster
+// a serving certificate for 127.0.0.1, HostAddress and localhost signed by the cluster
 // CA, in the layout controller-runtime's webhook server reads.
 func (c *Cluster) IssueServingCert(dir string) error {
 	kp, err := c.pki.ca.sign(&x509.Certificate{
 		Subject:     pkix.Name{CommonName: "zerodrop-local-webhook"},
 		DNSNames:    []string{"localhost"},
-		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.ParseIP(HostAddress)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	})
 	if err != nil {

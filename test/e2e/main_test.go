@@ -30,6 +30,11 @@ func TestMain(m *testing.M) {
 
 func run(m *testing.M) int {
 	flag.Parse()
+	// Built with -tags realnode, the tests run again inside a network
+	// namespace of their own (realnode_test.go).
+	if code, done := enterRealNodeNetwork(); done {
+		return code
+	}
 	dir, err := os.MkdirTemp("", "zerodrop-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

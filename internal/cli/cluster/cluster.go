@@ -33,6 +33,8 @@ type upFlags struct {
 	dir        string
 	kubeconfig string
 	binDir     string
+	realNodes  int
+	images     []string
 }
 
 func newUpCommand(ctx context.Context) *cobra.Command {
@@ -42,13 +44,21 @@ func newUpCommand(ctx context.Context) *cobra.Command {
 		Short: "Start a local cluster and keep it running until Ctrl-C",
 		Long: `Start etcd, kube-apiserver, kube-controller-manager and kube-scheduler on
 127.0.0.1 and --nodes virtual nodes whose pods get 127.(100+i).x.y addresses,
-print the kubeconfig path, and run until interrupted; then stop everything.`,
+print the kubeconfig path, and run until interrupted; then stop everything.
+
+--real-nodes adds real kubelets (bin/kubelet, hack/build-node.sh) with
+containerd, runc and the bridge CNI plugin, pods on 10.244.0.0/16; the
+command then runs itself again inside a network namespace it creates (needs
+root) and imports --image tars into each node (one must hold the sandbox
+image zerodrop.dev/podapp:local: make deps-real builds bin/podapp-image.tar).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runUp(ctx, cmd.OutOrStdout(), f) },
 	}
 	cmd.Flags().IntVar(&f.nodes, "nodes", 3, "number of virtual nodes")
 	cmd.Flags().StringVar(&f.dir, "dir", "", "directory for the cluster's files and logs (default: a new temporary directory, removed on exit)")
 	cmd.Flags().StringVar(&f.kubeconfig, "kubeconfig", "", "also copy the admin kubeconfig to this path")
+	cmd.Flags().IntVar(&f.realNodes, "real-nodes", 0, "number of real nodes (kubelet + containerd; root)")
+	cmd.Flags().StringSliceVar(&f.images, "image", nil, "OCI image-layout tar to import into every real node (repeatable)")
 	cmd.Flags().StringVar(&f.binDir, "bin-dir", "", "directory with the control-plane binaries (default: $"+localcluster.EnvBinDir+", $KUBEBUILDER_ASSETS or the nearest bin/)")
 	return cmd
 }
@@ -57,7 +67,14 @@ func runUp(ctx context.Context, out io.Writer, f *upFlags) error {
 	if f.nodes < 0 || f.nodes > 100 {
 		return fmt.Errorf("--nodes %d: want 0 to 100", f.nodes)
 	}
-	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: f.nodes, Dir: f.dir, BinDir: f.binDir})
+	if f.realNodes > 0 && !localcluster.InNetwork() {
+		code, err := localcluster.RunInNetwork(ctx)
+		if err == nil && code != 0 {
+			err = fmt.Errorf("cluster up inside its network namespace exited with code %d", code)
+		}
+		return err
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{Nodes: f.nodes, Dir: f.dir, BinDir: f.binDir, RealNodes: f.realNodes, Images: f.images})
 	if err != nil {
 		return err
 	}
@@ -77,8 +94,11 @@ func runUp(ctx context.Context, out io.Writer, f *upFlags) error {
 	for _, comp := range c.Components() {
 		rss += comp.RSSBytes
 	}
-	fmt.Fprintf(out, "local cluster up in %s (control plane RSS %d MiB), %d virtual nodes\n",
-		c.StartupDuration().Round(time.Millisecond), rss>>20, len(c.Nodes()))
+	fmt.Fprintf(out, "local cluster up in %s (control plane RSS %d MiB), %d virtual nodes, %d real nodes\n",
+		c.StartupDuration().Round(time.Millisecond), rss>>20, len(c.Nodes()), len(c.RealNodes()))
+	for _, n := range c.RealNodes() {
+		fmt.Fprintf(out, "real node %s (%s): kubelet log %s\n", n.Name, n.IP, n.KubeletLog)
+	}
 	fmt.Fprintf(out, "API server: %s\n", c.APIServerURL())
 	fmt.Fprintf(out, "logs:       %s\n", filepath.Join(c.Dir(), "logs"))
 	fmt.Fprintf(out, "kubeconfig: %s\n\n  export KUBECONFIG=%s\n\nPress Ctrl-C to stop.\n", kubeconfig, kubeconfig)

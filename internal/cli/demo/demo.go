@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/zerodrop/zerodrop/internal/demo"
+	"github.com/zerodrop/zerodrop/internal/localcluster"
 )
 
 type flags struct {
@@ -26,7 +27,9 @@ type flags struct {
 	out           string
 	binDir        string
 	provider      string
+	imageDir      string
 	printScenario bool
+	realNodes     bool
 }
 
 // NewCommand returns the demo subcommand.
@@ -44,7 +47,15 @@ side and writes verify's JSON and HTML report of every run to --out.
 
 Everything it starts listens on 127.0.0.0/8 and is stopped on exit, Ctrl-C
 included. Needs Debian's haproxy and the control-plane binaries in bin/
-(make deps).`,
+(make deps).
+
+With --real-nodes the nodes are real kubelets (bin/kubelet, hack/build-node.sh)
+with containerd, runc and the bridge CNI plugin, and the pods real processes
+(podapp) from images imported from --image-dir (make demo-real builds them).
+The demo then runs itself again inside a network namespace it creates, with
+the pod network on 10.244.0.0/16 inside it, and removes the namespace and
+everything in it on exit (and what a crashed run left, on the next start).
+Needs root.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return f.run(ctx, cmd.OutOrStdout()) },
 	}
@@ -54,6 +65,8 @@ included. Needs Debian's haproxy and the control-plane binaries in bin/
 	fl.StringVar(&f.binDir, "bin-dir", "", "directory with etcd, kube-apiserver, kube-controller-manager and kube-scheduler (default: $ZERODROP_BIN_DIR, $KUBEBUILDER_ASSETS or the nearest bin/)")
 	fl.StringVar(&f.provider, "provider", "", "load balancer: haproxy, or elbv2 (emulated ALB target groups whose health checks a real HAProxy does, driven through the AWS SDK, plus zerodrop observing a target group a plain syncer registers); default: the scenario's, else haproxy")
 	fl.BoolVar(&f.printScenario, "print-scenario", false, "print the built-in scenario (of --provider) and exit")
+	fl.BoolVar(&f.realNodes, "real-nodes", false, "run the nodes as real kubelets with containerd (root; see above)")
+	fl.StringVar(&f.imageDir, "image-dir", "", "directory with "+demo.PodAppImageFile+" and "+demo.InjectorImageFile+" for --real-nodes (default: the --bin-dir)")
 	return cmd
 }
 
@@ -61,6 +74,16 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 	if f.printScenario {
 		_, err := out.Write(demo.DefaultScenarioYAMLFor(f.provider))
 		return err
+	}
+	if f.realNodes && !localcluster.InNetwork() {
+		code, err := localcluster.RunInNetwork(ctx)
+		if err != nil {
+			return err
+		}
+		if code != 0 {
+			return exitCode(code)
+		}
+		return nil
 	}
 	s, err := f.loadScenario()
 	if err != nil {
@@ -92,7 +115,13 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 	}
 	progress("reports and controller log go to %s", f.out)
 	// Node ranges 40+ keep the demo clear of the tests' local clusters.
-	env, err := demo.Setup(ctx, s, demo.Options{ZerodropBinary: self, BinDir: f.binDir, FirstNodeIndex: 40, Progress: progress})
+	opts := demo.Options{ZerodropBinary: self, BinDir: f.binDir, FirstNodeIndex: 40, Progress: progress, RealNodes: f.realNodes}
+	if f.realNodes {
+		if opts.Images, err = f.images(); err != nil {
+			return err
+		}
+	}
+	env, err := demo.Setup(ctx, s, opts)
 	if err != nil {
 		return err
 	}
@@ -103,6 +132,11 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 	res, runErr := env.Run(ctx, f.out)
 	if res != nil && len(res.Kinds) > 0 {
 		fmt.Fprintln(out)
+		if f.realNodes {
+			if summary, err := env.NodeSummary(ctx); err == nil {
+				fmt.Fprintf(out, "nodes: %s\n\n", summary)
+			}
+		}
 		if err := demo.WriteTable(out, res); err != nil {
 			return err
 		}
@@ -121,6 +155,37 @@ func (f *flags) run(ctx context.Context, out io.Writer) error {
 	progress("demo finished")
 	return nil
 }
+
+// images returns the real nodes' image files.
+func (f *flags) images() ([]string, error) {
+	dir := f.imageDir
+	if dir == "" {
+		dir = f.binDir
+	}
+	if dir == "" {
+		var err error
+		if dir, err = localcluster.FindBinDir(); err != nil {
+			return nil, err
+		}
+	}
+	paths := demo.RealNodeImages(dir)
+	for _, p := range paths {
+		if _, err := os.Stat(p); err != nil {
+			return nil, fmt.Errorf("real nodes need the image %s (make demo-real builds it): %w", p, err)
+		}
+	}
+	return paths, nil
+}
+
+// exitCode is the exit code of the demo run inside its network namespace.
+type exitCode int
+
+func (c exitCode) Error() string {
+	return fmt.Sprintf("the demo inside its network namespace exited with code %d", int(c))
+}
+
+// ExitCode returns the code.
+func (c exitCode) ExitCode() int { return int(c) }
 
 func (f *flags) loadScenario() (*demo.Scenario, error) {
 	if f.scenario == "" {

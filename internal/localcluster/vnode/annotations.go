@@ -1,96 +1,29 @@
 package vnode
 
-import (
-	"fmt"
-	"strings"
-	"time"
-)
+import "github.com/zerodrop/zerodrop/internal/localcluster/appspec"
 
-// Pod annotations that configure the app a virtual node runs for each
-// container of a pod.
+// The app's annotations and their parser live in package appspec, which the
+// real nodes' app (package podapp) shares; these names are vnode's API.
 const (
-	// AnnotationStartupDelay is a Go duration ("2s") the app waits after the
-	// container starts before it listens; until then connections are refused.
-	AnnotationStartupDelay = "app.zerodrop.dev/startup-delay"
-	// AnnotationLatency is a Go duration added to every request.
-	AnnotationLatency = "app.zerodrop.dev/latency"
-	// AnnotationHealthPath is the path of the app's health endpoint
-	// (default DefaultHealthPath): 200 when started and not shutting down,
-	// 503 while draining in graceful shutdown mode.
-	AnnotationHealthPath = "app.zerodrop.dev/health-path"
-	// AnnotationShutdown is the app's reaction to SIGTERM: ShutdownImmediate
-	// (the default) or ShutdownGraceful.
-	AnnotationShutdown = "app.zerodrop.dev/shutdown"
-	// AnnotationShutdownDelay is a Go duration the app keeps serving after
-	// SIGTERM (its health endpoint answers 503 in graceful mode) before it
-	// shuts down per AnnotationShutdown.
-	AnnotationShutdownDelay = "app.zerodrop.dev/shutdown-delay"
+	AnnotationStartupDelay  = appspec.AnnotationStartupDelay
+	AnnotationLatency       = appspec.AnnotationLatency
+	AnnotationHealthPath    = appspec.AnnotationHealthPath
+	AnnotationShutdown      = appspec.AnnotationShutdown
+	AnnotationShutdownDelay = appspec.AnnotationShutdownDelay
+	// DefaultHealthPath is the health path when AnnotationHealthPath is
+	// unset.
+	DefaultHealthPath = appspec.DefaultHealthPath
+	// ShutdownImmediate and ShutdownGraceful are the app's reactions to
+	// SIGTERM (see appspec).
+	ShutdownImmediate = appspec.ShutdownImmediate
+	ShutdownGraceful  = appspec.ShutdownGraceful
 )
-
-// DefaultHealthPath is the health path when AnnotationHealthPath is unset.
-const DefaultHealthPath = "/healthz"
 
 // ShutdownMode is how the app reacts to SIGTERM.
-type ShutdownMode string
-
-const (
-	// ShutdownImmediate exits at once on SIGTERM: listeners and every
-	// connection are closed, in-flight requests are cut. Most apps behave
-	// like this unless they handle SIGTERM.
-	ShutdownImmediate ShutdownMode = "immediate"
-	// ShutdownGraceful stops accepting connections on SIGTERM, finishes
-	// in-flight requests, then exits.
-	ShutdownGraceful ShutdownMode = "graceful"
-)
+type ShutdownMode = appspec.ShutdownMode
 
 // AppSpec is the behaviour of a pod's app.
-type AppSpec struct {
-	StartupDelay  time.Duration
-	Latency       time.Duration
-	HealthPath    string
-	Shutdown      ShutdownMode
-	ShutdownDelay time.Duration
-}
+type AppSpec = appspec.Spec
 
-// maxAppDuration bounds every duration annotation, so that a typo cannot
-// make a test hang for hours.
-const maxAppDuration = time.Hour
-
-// ParseAppSpec reads the app annotations of a pod. Missing annotations take
-// their defaults; a malformed one gives an error that names it.
-func ParseAppSpec(annotations map[string]string) (AppSpec, error) {
-	spec := AppSpec{HealthPath: DefaultHealthPath, Shutdown: ShutdownImmediate}
-	for key, dst := range map[string]*time.Duration{
-		AnnotationStartupDelay:  &spec.StartupDelay,
-		AnnotationLatency:       &spec.Latency,
-		AnnotationShutdownDelay: &spec.ShutdownDelay,
-	} {
-		v, ok := annotations[key]
-		if !ok {
-			continue
-		}
-		d, err := time.ParseDuration(strings.TrimSpace(v))
-		if err != nil {
-			return AppSpec{}, fmt.Errorf("annotation %s: %q is not a duration such as \"2s\": %w", key, v, err)
-		}
-		if d < 0 || d > maxAppDuration {
-			return AppSpec{}, fmt.Errorf("annotation %s: %s is outside [0, %s]", key, d, maxAppDuration)
-		}
-		*dst = d
-	}
-	if v, ok := annotations[AnnotationHealthPath]; ok {
-		if !strings.HasPrefix(v, "/") || strings.ContainsAny(v, " ?#") {
-			return AppSpec{}, fmt.Errorf("annotation %s: %q is not an absolute path without query", AnnotationHealthPath, v)
-		}
-		spec.HealthPath = v
-	}
-	if v, ok := annotations[AnnotationShutdown]; ok {
-		switch m := ShutdownMode(strings.TrimSpace(v)); m {
-		case ShutdownImmediate, ShutdownGraceful:
-			spec.Shutdown = m
-		default:
-			return AppSpec{}, fmt.Errorf("annotation %s: %q is neither %q nor %q", AnnotationShutdown, v, ShutdownImmediate, ShutdownGraceful)
-		}
-	}
-	return spec, nil
-}
+// ParseAppSpec reads the app annotations of a pod (appspec.Parse).
+func ParseAppSpec(annotations map[string]string) (AppSpec, error) { return appspec.Parse(annotations) }

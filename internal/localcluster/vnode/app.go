@@ -10,6 +10,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/zerodrop/zerodrop/internal/localcluster/appspec"
 )
 
 // Exit codes of an app, as a container runtime reports them.
@@ -22,7 +24,7 @@ const (
 
 // Header names the app sets on every response.
 const (
-	HeaderPod       = "X-Zerodrop-Pod"
+	HeaderPod       = appspec.HeaderPod
 	HeaderContainer = "X-Zerodrop-Container"
 )
 

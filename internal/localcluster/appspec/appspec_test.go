@@ -1,4 +1,4 @@
-package vnode
+package appspec
 
 import (
 	"strings"
@@ -6,28 +6,28 @@ import (
 	"time"
 )
 
-func TestParseAppSpec(t *testing.T) {
+func TestParse(t *testing.T) {
 	tests := []struct {
 		name    string
 		in      map[string]string
-		want    AppSpec
+		want    Spec
 		wantErr string
 	}{
-		{name: "defaults", in: nil, want: AppSpec{HealthPath: DefaultHealthPath, Shutdown: ShutdownImmediate}},
+		{name: "defaults", in: nil, want: Spec{HealthPath: DefaultHealthPath, Shutdown: ShutdownImmediate}},
 		{name: "every annotation", in: map[string]string{
 			AnnotationStartupDelay: "2s", AnnotationLatency: "15ms", AnnotationHealthPath: "/ready",
 			AnnotationShutdown: "graceful", AnnotationShutdownDelay: "1m",
-		}, want: AppSpec{StartupDelay: 2 * time.Second, Latency: 15 * time.Millisecond, HealthPath: "/ready", Shutdown: ShutdownGraceful, ShutdownDelay: time.Minute}},
+		}, want: Spec{StartupDelay: 2 * time.Second, Latency: 15 * time.Millisecond, HealthPath: "/ready", Shutdown: ShutdownGraceful, ShutdownDelay: time.Minute}},
 		{name: "bad duration names the annotation", in: map[string]string{AnnotationLatency: "fast"}, wantErr: AnnotationLatency},
 		{name: "negative duration", in: map[string]string{AnnotationStartupDelay: "-1s"}, wantErr: AnnotationStartupDelay},
 		{name: "too long", in: map[string]string{AnnotationShutdownDelay: "2h"}, wantErr: AnnotationShutdownDelay},
 		{name: "relative health path", in: map[string]string{AnnotationHealthPath: "healthz"}, wantErr: AnnotationHealthPath},
 		{name: "unknown shutdown mode", in: map[string]string{AnnotationShutdown: "polite"}, wantErr: AnnotationShutdown},
-		{name: "unrelated annotations are ignored", in: map[string]string{"other": "x"}, want: AppSpec{HealthPath: DefaultHealthPath, Shutdown: ShutdownImmediate}},
+		{name: "unrelated annotations are ignored", in: map[string]string{"other": "x"}, want: Spec{HealthPath: DefaultHealthPath, Shutdown: ShutdownImmediate}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := ParseAppSpec(tt.in)
+			got, err := Parse(tt.in)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
@@ -41,11 +41,11 @@ func TestParseAppSpec(t *testing.T) {
 	}
 }
 
-func FuzzParseAppSpec(f *testing.F) {
+func FuzzParse(f *testing.F) {
 	f.Add("2s", "1ms", "/healthz", "graceful", "0s")
 	f.Add("", "x", "", "immediate", "-3s")
 	f.Fuzz(func(t *testing.T, startup, latency, health, shutdown, delay string) {
-		spec, err := ParseAppSpec(map[string]string{
+		spec, err := Parse(map[string]string{
 			AnnotationStartupDelay: startup, AnnotationLatency: latency, AnnotationHealthPath: health,
 			AnnotationShutdown: shutdown, AnnotationShutdownDelay: delay,
 		})
