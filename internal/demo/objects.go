@@ -113,8 +113,15 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe: &corev1.Probe{
 			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: vnode.DefaultHealthPath, Port: intstr.FromString("http")}},
-			PeriodSeconds:    1,
-			FailureThreshold: 1,
+			PeriodSeconds: 1,
+			// Kubernetes' default: one slow answer while the machine is busy
+			// starting new pods does not take a serving pod out. zerodrop
+			// drains a pod that turns not ready (runtime readiness), and on
+			// ELBv2 that costs a deregistration and a full re-registration:
+			// with a threshold of 1 every old pod of a rolling update
+			// flapped at once on this 2-core machine, and the target group
+			// had no healthy target for about 3 s.
+			FailureThreshold: 3,
 		},
 	}
 	grace := int64(s.App.ShutdownBudget.Duration.Seconds()) + 1
