@@ -112,7 +112,7 @@ func BuildObjects(m Mode, s *Scenario) Objects {
 		Image: AppImage,
 		Ports: []corev1.ContainerPort{{Name: "http", ContainerPort: ContainerPort, Protocol: corev1.ProtocolTCP}},
 		ReadinessProbe: &corev1.Probe{
-			ProbeHandler:     corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: vnode.DefaultHealthPath, Port: intstr.FromString("http")}},
+			ProbeHandler:  corev1.ProbeHandler{HTTPGet: &corev1.HTTPGetAction{Path: vnode.DefaultHealthPath, Port: intstr.FromString("http")}},
 			PeriodSeconds: 1,
 			// Kubernetes' default: one slow answer while the machine is busy
 			// starting new pods does not take a serving pod out. zerodrop
