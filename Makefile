@@ -55,7 +55,7 @@ build: ## Build bin/zerodrop.
 
 .PHONY: deps
 deps: ## Install Debian packages, tools and the control-plane binaries the tests need.
-	hack/install-debs.sh haproxy chromium
+	hack/install-debs.sh haproxy chromium iproute2
 	hack/build-tools.sh
 	hack/build-cluster.sh
 

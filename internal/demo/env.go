@@ -83,6 +83,13 @@ type Options struct {
 	// endpoint point at the last replica: a follower, as a Service may
 	// pick.
 	ControllerReplicas int
+	// Install, if set, installs zerodrop in place of the demo's own way
+	// (the embedded CRDs, the controller in this process and a webhook
+	// configuration by URL): it must return with the CRDs established, a
+	// controller running and its webhook serving. test/e2e installs the
+	// Helm chart with it. StartController and StopController then do
+	// nothing.
+	Install func(ctx context.Context, e *Environment) error
 }
 
 // LeaderElectionNamespace holds the controller replicas' lease.
@@ -204,11 +211,17 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if e.Client, err = client.New(e.Cluster.RESTConfig(), client.Options{Scheme: scheme}); err != nil {
 		return nil, fmt.Errorf("creating client: %w", err)
 	}
-	if err := e.installCRDs(ctx); err != nil {
-		return nil, err
-	}
-	if err := e.startController(ctx, o.ControllerReplicas); err != nil {
-		return nil, err
+	if o.Install != nil {
+		if err := o.Install(ctx, e); err != nil {
+			return nil, fmt.Errorf("installing zerodrop: %w", err)
+		}
+	} else {
+		if err := e.installCRDs(ctx); err != nil {
+			return nil, err
+		}
+		if err := e.startController(ctx, o.ControllerReplicas); err != nil {
+			return nil, err
+		}
 	}
 	if e.lb, err = e.factory.New(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
 		return nil, fmt.Errorf("connecting to the load balancer: %w", err)

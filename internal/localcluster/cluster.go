@@ -278,6 +278,9 @@ func (c *Cluster) start(ctx context.Context, binDir string, nodes, realNodes int
 		// The Endpoints of the "kubernetes" Service would carry the loopback
 		// advertise address, which Endpoints validation rejects.
 		"--endpoint-reconciler-type=none",
+		// No kube-proxy: a webhook configured by Service (a Helm chart's)
+		// is reached at the Service's endpoints, not its cluster IP.
+		"--enable-aggregator-routing=true",
 		"--profiling=false",
 	})
 	if err != nil {

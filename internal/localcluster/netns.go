@@ -75,6 +75,12 @@ func InNetwork() bool {
 // and returns the program's exit code. The program sees EnvNetwork and
 // InNetwork is true there. It needs root and iproute2.
 func RunInNetwork(ctx context.Context) (int, error) {
+	return RunArgsInNetwork(ctx, os.Args[1:])
+}
+
+// RunArgsInNetwork is RunInNetwork with the program's arguments given: a
+// test runs one test of its binary again inside the namespace with it.
+func RunArgsInNetwork(ctx context.Context, args []string) (int, error) {
 	log := logr.FromContextOrDiscard(ctx)
 	CleanStale(ctx)
 	name := NetworkPrefix + strconv.Itoa(os.Getpid())
@@ -92,7 +98,7 @@ func RunInNetwork(ctx context.Context) (int, error) {
 	if err != nil {
 		return 1, fmt.Errorf("finding this program: %w", err)
 	}
-	cmd := exec.Command(exe, os.Args[1:]...)
+	cmd := exec.Command(exe, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	cmd.Env = append(os.Environ(), EnvNetwork+"="+name)
 	// A new mount namespace; the child makes its mounts private to it.
