@@ -110,17 +110,7 @@ func TestChart_InstalledControllerRollsWithoutLossAndUninstallsClean(t *testing.
 		t.Fatalf("demo run: %v", err)
 	}
 	for _, k := range res.Kinds {
-		zd, none := k.Mode(demo.ModeZerodrop), k.Mode(demo.ModeNone)
-		if zd.Sent < minRequests {
-			t.Errorf("%s: zerodrop carried %d requests, want at least %d", k.Kind, zd.Sent, minRequests)
-		}
-		if zd.Failed != 0 {
-			t.Errorf("%s: zerodrop, installed by the chart, lost %d of %d requests (%v), want 0", k.Kind, zd.Failed, zd.Sent, zd.ByClass)
-		}
-		if none.Failed == 0 {
-			t.Errorf("%s: the plain endpoint sync lost no request: the load or the app does not expose the problem", k.Kind)
-		}
-		t.Logf("%s with the chart's controller: zerodrop %d/%d failed, no zerodrop %d/%d failed", k.Kind, zd.Failed, zd.Sent, none.Failed, none.Sent)
+		checkZeroBesideBaseline(t, k, "with the chart's controller")
 	}
 
 	// The zero above is the chart's webhook's doing: the pods the rollout

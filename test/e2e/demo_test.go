@@ -48,19 +48,7 @@ func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
 		t.Fatalf("ran %d rollout kinds, want 3", len(res.Kinds))
 	}
 	for _, k := range res.Kinds {
-		zd, none := k.Mode(demo.ModeZerodrop), k.Mode(demo.ModeNone)
-		if zd.Sent < minRequests {
-			t.Errorf("%s: zerodrop carried %d requests, want at least %d", k.Kind, zd.Sent, minRequests)
-		}
-		if zd.Failed != 0 {
-			t.Errorf("%s: zerodrop lost %d of %d requests (%v), want 0", k.Kind, zd.Failed, zd.Sent, zd.ByClass)
-		}
-		// The same run without zerodrop must show losses in this kind, or
-		// its zero proves nothing about this machine and this load.
-		if none.Failed == 0 {
-			t.Errorf("%s: the plain endpoint sync lost no request: the load or the app does not expose the problem", k.Kind)
-		}
-		t.Logf("%s: zerodrop %d/%d failed, no zerodrop %d/%d failed", k.Kind, zd.Failed, zd.Sent, none.Failed, none.Sent)
+		zd := checkZeroBesideBaseline(t, k, "")
 		if len(zd.Pods) == 0 {
 			t.Errorf("%s: no zerodrop pod was deleted during the rollout", k.Kind)
 		}
@@ -78,4 +66,28 @@ func TestDemo_ZerodropDropsNothingWhereThePlainSyncDrops(t *testing.T) {
 			}
 		}
 	}
+}
+
+// checkZeroBesideBaseline checks rollout kind k of a run: the zerodrop mode
+// carried at least minRequests and lost none, while the plain endpoint
+// sync, in the same run, lost some (or the zero proves nothing about this
+// machine and this load); where says where the run was ("" or e.g. "on
+// real nodes"). It returns the zerodrop mode's result.
+func checkZeroBesideBaseline(t *testing.T, k demo.KindResult, where string) *demo.ModeResult {
+	t.Helper()
+	zd, none := k.Mode(demo.ModeZerodrop), k.Mode(demo.ModeNone)
+	if where != "" {
+		where = " " + where
+	}
+	if zd.Sent < minRequests {
+		t.Errorf("%s%s: zerodrop carried %d requests, want at least %d", k.Kind, where, zd.Sent, minRequests)
+	}
+	if zd.Failed != 0 {
+		t.Errorf("%s%s: zerodrop lost %d of %d requests (%v), want 0", k.Kind, where, zd.Failed, zd.Sent, zd.ByClass)
+	}
+	if none.Failed == 0 {
+		t.Errorf("%s%s: the plain endpoint sync lost no request: the load or the app does not expose the problem", k.Kind, where)
+	}
+	t.Logf("%s%s: zerodrop %d/%d failed, no zerodrop %d/%d failed", k.Kind, where, zd.Failed, zd.Sent, none.Failed, none.Sent)
+	return zd
 }

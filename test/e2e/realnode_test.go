@@ -128,17 +128,7 @@ func TestRealNodes_RollingUpdateZerodropDropsNothingPlainSyncDrops(t *testing.T)
 		t.Fatalf("ran %d rollout kinds, want 1", len(res.Kinds))
 	}
 	k := res.Kinds[0]
-	zd, none := k.Mode(demo.ModeZerodrop), k.Mode(demo.ModeNone)
-	if zd.Sent < minRequests {
-		t.Errorf("zerodrop carried %d requests, want at least %d", zd.Sent, minRequests)
-	}
-	if zd.Failed != 0 {
-		t.Errorf("zerodrop lost %d of %d requests (%v), want 0", zd.Failed, zd.Sent, zd.ByClass)
-	}
-	if none.Failed == 0 {
-		t.Errorf("the plain endpoint sync lost no request on real nodes: the load or the app does not expose the problem")
-	}
-	t.Logf("zerodrop %d/%d failed, no zerodrop %d/%d failed", zd.Failed, zd.Sent, none.Failed, none.Sent)
+	zd := checkZeroBesideBaseline(t, k, "on real nodes")
 	if len(zd.Pods) == 0 {
 		t.Error("no zerodrop pod was deleted during the rollout")
 	}
