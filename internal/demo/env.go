@@ -197,7 +197,11 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 	if err := e.startLoadBalancer(ctx); err != nil {
 		return nil, err
 	}
-	if e.factory, err = provider.NewFactory(context.WithoutCancel(ctx), nil); err != nil {
+	sharing, err := provider.HAProxySharing(provider.ObservationShared, manager.DefaultPollInterval, manager.DefaultResyncInterval)
+	if err != nil {
+		return nil, err
+	}
+	if e.factory, err = provider.NewFactory(context.WithoutCancel(ctx), provider.Options{HAProxySharing: sharing}); err != nil {
 		return nil, err
 	}
 	e.closers = append(e.closers, e.factory.Close)

@@ -21,7 +21,6 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/conformance"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // lbFixture is one or more real HAProxy instances registered as a
@@ -169,7 +168,7 @@ func (f *lbFixture) bindingStatus(t testing.TB) v1alpha1.TargetBindingStatus {
 // while a healthy one gets its gate and serves; the failing one gets its
 // gate once it passes.
 func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "gate", "/healthz")
 	good, bad := startTarget(t, "127.44.1.1"), startTarget(t, "127.44.1.2")
 	good.SetHealthy(true)
@@ -224,7 +223,7 @@ func TestController_GateFollowsLoadBalancerHealth(t *testing.T) {
 // deleting a pod drains its target on HAProxy (no new request reaches it,
 // the in-flight one finishes with 200), then removes it.
 func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "drain", "/healthz")
 	old, peer := startTarget(t, "127.44.2.1"), startTarget(t, "127.44.2.2")
 	old.SetHealthy(true)
@@ -277,7 +276,7 @@ func TestController_DeletedPodDrainsWithoutCuttingInFlightRequests(t *testing.T)
 // (its dynamic servers vanish) the controller registers every target again
 // and no serving pod's gate turns False.
 func TestController_HAProxyRestartConverges(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "restart", "/healthz")
 	a, b := startTarget(t, "127.44.3.1"), startTarget(t, "127.44.3.2")
 	a.SetHealthy(true)
@@ -320,7 +319,7 @@ func TestController_HAProxyRestartConverges(t *testing.T) {
 // one HAProxy instance and not on the other gets no gate, and gets it once
 // both report it healthy.
 func TestController_GateWaitsForEveryInstance(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "pair", "/healthz", "/healthz-b")
 	tg := startTarget(t, "127.44.4.1")
 	tg.SetHealthy(true) // instance 0 checks /healthz, instance 1 /healthz-b
@@ -340,7 +339,7 @@ func TestController_GateWaitsForEveryInstance(t *testing.T) {
 // a binding sets its gates True (nothing stays stuck) and removes its
 // servers from HAProxy.
 func TestController_DeletedBindingReleasesGatesAndServers(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "release", "/healthz")
 	tg := startTarget(t, "127.44.5.1") // never passes: the gate would wait forever
 	p := f.startPod(t, tg)
@@ -364,7 +363,7 @@ func TestController_DeletedBindingReleasesGatesAndServers(t *testing.T) {
 // controller (and so the webhook) is down is admitted without the gate and
 // reported on the binding, and that a restarted controller converges.
 func TestController_RestartAndWebhookOutage(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "outage", "/healthz")
 	a := startTarget(t, "127.44.6.1")
 	a.SetHealthy(true)
@@ -400,7 +399,7 @@ func TestController_RestartAndWebhookOutage(t *testing.T) {
 // instance is reported on the binding, keeps new pods' gates closed, and
 // that the controller converges when it comes back.
 func TestController_LoadBalancerDownThenBack(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "down", "/healthz")
 	if err := f.procs[0].Stop(); err != nil {
 		t.Fatal(err)

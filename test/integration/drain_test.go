@@ -127,7 +127,7 @@ func podToken(t testing.TB, e *env, p *corev1.Pod, aud string) string {
 // audience and requests about another pod, and that it answers "drained"
 // only once HAProxy has let go of a terminating pod.
 func TestDrainEndpoint_AuthenticatesAndAnswersOnlyAboutTheCallersPod(t *testing.T) {
-	e := startEnv(t, provider.New, withDrainEndpoint(t))
+	e := startEnv(t, controllerInstances(t), withDrainEndpoint(t))
 	f := newFixture(t, e, "drainauth", "/healthz")
 	mustCreate(t, e, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "default"}})
 	a, b := startTarget(t, "127.44.8.1"), startTarget(t, "127.44.8.2")
@@ -237,7 +237,7 @@ func clusterID(t testing.TB, e *env) string {
 // ends at its max wait, with the target still in service.
 func TestDrainEndpoint_DrainsWhileNoReplicaLeads(t *testing.T) {
 	follower := false
-	e := startEnv(t, provider.New, withDrainEndpoint(t), func(o *manager.Options) {
+	e := startEnv(t, controllerInstances(t), withDrainEndpoint(t), func(o *manager.Options) {
 		if follower {
 			o.LeaderElection, o.LeaderElectionNamespace = true, metav1.NamespaceDefault
 			o.RetryPeriod = 200 * time.Millisecond
@@ -495,7 +495,7 @@ func terminateAll(t testing.TB, e *env, tokens []string, drainFor, ttl time.Dura
 // without the review cache every ask costs a review
 // (BenchmarkDrainEndpoint_TokenReviews shows 500 pods then falling back).
 func TestDrainEndpoint_TokenReviewsAreBoundedPerPod(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	const pods = 50
 	tokens := terminatingPods(t, e, "reviews", pods)
 	uncached := terminateAll(t, e, tokens, time.Second, 0)
@@ -517,7 +517,7 @@ func TestDrainEndpoint_TokenReviewsAreBoundedPerPod(t *testing.T) {
 // does through a 3 s drain, with and without the review cache, and how the
 // pods' waits ended.
 func BenchmarkDrainEndpoint_TokenReviews(b *testing.B) {
-	e := startEnv(b, provider.New)
+	e := startEnv(b, controllerInstances(b))
 	const pods = 500
 	tokens := terminatingPods(b, e, "reviews", pods)
 	for b.Loop() {

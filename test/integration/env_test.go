@@ -29,6 +29,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 )
@@ -45,6 +46,30 @@ type env struct {
 	te       *envtest.Environment
 	factory  pool.InstanceFactory
 	opts     []func(*manager.Options)
+}
+
+// The env controller's intervals: shorter than the defaults, so tests are
+// quick.
+const (
+	envPollInterval   = 50 * time.Millisecond
+	envResyncInterval = 500 * time.Millisecond
+)
+
+// controllerInstances connects to load balancers as `zerodrop controller`
+// does by default: HAProxy instances answer Status from readings shared by
+// every binding (--lb-observation=shared) at the env's intervals.
+func controllerInstances(t testing.TB) pool.InstanceFactory {
+	t.Helper()
+	sharing, err := provider.HAProxySharing(provider.ObservationShared, envPollInterval, envResyncInterval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := provider.NewFactory(context.Background(), provider.Options{HAProxySharing: sharing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.Close() })
+	return f.New
 }
 
 // startEnv starts the API server and the controller with factory.
@@ -127,8 +152,8 @@ func (e *env) startController() {
 		WebhookHost:        wo.LocalServingHost,
 		WebhookPort:        wo.LocalServingPort,
 		WebhookCertDir:     wo.LocalServingCertDir,
-		PollInterval:       50 * time.Millisecond,
-		ResyncInterval:     500 * time.Millisecond,
+		PollInterval:       envPollInterval,
+		ResyncInterval:     envResyncInterval,
 		Instances:          e.factory,
 		Registerer:         e.registry,
 		SkipNameValidation: true,

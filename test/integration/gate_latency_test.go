@@ -12,7 +12,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
 )
 
@@ -23,7 +22,7 @@ import (
 // reports p50 and p99 in milliseconds; run it with `make bench`.
 func BenchmarkGateLatency(b *testing.B) {
 	const pods = 40
-	e := startEnv(b, provider.New)
+	e := startEnv(b, controllerInstances(b))
 	f := newFixture(b, e, "latency", "/healthz")
 	wc, err := client.NewWithWatch(e.cfg, client.Options{Scheme: e.c.Scheme()})
 	if err != nil {

@@ -14,7 +14,6 @@ import (
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/controller"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // TestController_ReleasesGatesOfAMissingBinding proves that a pod whose
@@ -23,7 +22,7 @@ import (
 // controller never finalized it) gets its gate set True, with an event,
 // and that the deleted binding's metric series are gone.
 func TestController_ReleasesGatesOfAMissingBinding(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "orphan", "/healthz")
 	tg := startTarget(t, "127.44.26.1") // never passes: its gate would wait forever
 	p := f.startPod(t, tg)

@@ -18,7 +18,6 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // waitCondition waits until binding ns/name has condition typ with status
@@ -95,7 +94,7 @@ func mustContain(t testing.TB, what, msg string, want ...string) {
 // neither drains the granted team's target while it exists nor when it is
 // deleted; revoking the grant leaves the registered target serving.
 func TestController_GrantsDecideWhichNamespacesAndBackendsMayBind(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	p, err := process.Start(context.Background(), process.Config{
 		Frontends: []process.Frontend{{Name: "fe", Address: netip.MustParseAddrPort("127.0.0.1:0"), Backend: "web"}},
 		Backends:  []process.Backend{{Name: "web", HealthPath: "/healthz"}, {Name: "other", HealthPath: "/healthz"}},

@@ -15,7 +15,6 @@ import (
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // TestLoadBalancer_removeDelayIsConfigurable proves that spec.removeDelay
@@ -23,7 +22,7 @@ import (
 // maintenance (no traffic, not deleted), and changing it to 0s makes the
 // controller delete it.
 func TestLoadBalancer_removeDelayIsConfigurable(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "delay", "/healthz")
 	setRemoveDelay(t, e, f.lbName, 10*time.Minute)
 	old, next := startTarget(t, "127.44.30.1"), startTarget(t, "127.44.30.2")
@@ -62,7 +61,7 @@ func setRemoveDelay(t *testing.T, e *env, lbName string, d time.Duration) {
 // LoadBalancer's RuntimeAPIPrivate=False condition, and a unix socket
 // instance is not.
 func TestLoadBalancer_warnsAboutARuntimeAPIOnTCP(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	p, err := process.Start(context.Background(), process.Config{
 		Frontends:  []process.Frontend{{Name: "fe", Address: netip.MustParseAddrPort("127.0.0.1:0"), Backend: "web"}},
 		Backends:   []process.Backend{{Name: "web"}},

@@ -21,7 +21,6 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/conformance"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // sharedBackend is one HAProxy whose backend "web" holds a static server
@@ -153,7 +152,7 @@ func (sb *sharedBackend) roll(t *testing.T, ns string, old *corev1.Pod, oldTarge
 // Before owner tags each binding drained every zerodrop server it did not
 // want, so the first roll took the other team's server out.
 func TestController_BindingsShareABackend(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	sb := newSharedBackend(t, e, "team-a", "team-b")
 	a1, a2 := startTarget(t, "127.44.21.1"), startTarget(t, "127.44.21.2")
 	b1, b2 := startTarget(t, "127.44.22.1"), startTarget(t, "127.44.22.2")
@@ -230,7 +229,7 @@ func TestController_BindingsShareABackend(t *testing.T) {
 // for it; the pod's gates open on both, since the load balancer sends it
 // traffic either way.
 func TestController_SameAddressInTwoBindingsIsAConflict(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	sb := newSharedBackend(t, e, "team-c")
 	f := sb.teams["team-c"]
 	mustCreate(t, e, service("team-c", "web-canary", map[string]string{"app": "web"}))
@@ -277,7 +276,7 @@ func TestController_SameAddressInTwoBindingsIsAConflict(t *testing.T) {
 // it, and the legacy one leaves only once the owned one is healthy; 0
 // requests fail.
 func TestController_AdoptsLegacyServers(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	sb := newSharedBackend(t, e)
 	sb.static.SetHealthy(false) // the pod's server alone serves: a gap would fail requests
 	tg := startTarget(t, "127.44.24.1")
@@ -331,7 +330,7 @@ func TestController_AdoptsLegacyServers(t *testing.T) {
 // fall or interval at run time), under load with 0 failed requests: the
 // old server serves until its replacement is healthy.
 func TestController_ChangedHealthCheckReachesExistingServers(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	sb := newSharedBackend(t, e, "hc")
 	sb.static.SetHealthy(false) // the pod's server alone serves: a gap would fail requests
 	f := sb.teams["hc"]

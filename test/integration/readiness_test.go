@@ -13,7 +13,6 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 )
 
 // setContainersReady plays kubelet after a readiness probe changed: it
@@ -51,7 +50,7 @@ func (f *lbFixture) setContainersReady(t *testing.T, name string, ready bool) {
 // ready again it takes traffic again, and its gate stays True throughout.
 // Before, a gated pod with an IP stayed a target whatever its readiness.
 func TestController_RuntimeNotReadyDrainsThePod(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "runtime", "/healthz")
 	a, b := startTarget(t, "127.44.25.1"), startTarget(t, "127.44.25.2")
 	a.SetHealthy(true)
@@ -101,7 +100,7 @@ func TestController_RuntimeNotReadyDrainsThePod(t *testing.T) {
 // message (what `kubectl describe pod` shows), and True, with a message
 // saying so, once both report it healthy.
 func TestController_PendingGateSaysWhichInstanceHoldsItBack(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "why", "/healthz", "/healthz-b")
 	tg := startTarget(t, "127.44.31.1")
 	tg.SetHealthy(true)

@@ -14,7 +14,6 @@ import (
 	"github.com/zerodrop/zerodrop/internal/cli/uninstall"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/conformance"
-	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 )
 
@@ -25,7 +24,7 @@ import (
 // passed), targets removed from HAProxy, no binding left to hold a
 // namespace in Terminating.
 func TestUninstall_releasesEverythingWhileTheControllerRuns(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "bye", "/healthz")
 	good, stuck := startTarget(t, "127.44.28.1"), startTarget(t, "127.44.28.2")
 	good.SetHealthy(true)
@@ -57,7 +56,7 @@ func TestUninstall_releasesEverythingWhileTheControllerRuns(t *testing.T) {
 // bindings are stuck (their finalizer would hold the namespace in
 // Terminating) and --force strips it.
 func TestUninstall_withoutAControllerNamesTheStuckBindingsAndForceFreesThem(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, controllerInstances(t))
 	f := newFixture(t, e, "gone", "/healthz")
 	tg := startTarget(t, "127.44.29.1")
 	tg.SetHealthy(true)

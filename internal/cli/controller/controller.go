@@ -32,6 +32,8 @@ type flags struct {
 	development         bool
 	drainCAFile         string
 	verbosity           int
+	// observation is --lb-observation (provider.Observation*).
+	observation string
 	// qps and burst bound the controller's API requests (client-go's own
 	// default, 5 per second, is too low for a cluster's worth of gates).
 	qps   float32
@@ -85,6 +87,7 @@ drains that pod's own targets itself, so drains go on while the lease moves.`,
 	fl.StringVar(&f.opts.DrainAddr, "drain-bind-address", manager.DefaultDrainAddr, `address of the drain endpoint `+drain.Path+`, its own TLS listener apart from the webhook's ("0" turns it off)`)
 	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
 	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
+	fl.StringVar(&f.observation, "lb-observation", provider.ObservationShared, `how HAProxy instances are read: "shared" (one reading of every backend per poll, shared by all bindings: the instance's load does not grow with the number of bindings) or "per-binding" (a round trip per binding and pass)`)
 	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container, pinned as name:tag (not latest) or name@sha256:digest (empty: no drain-wait injection)")
 	fl.StringVar(&f.injector.cpuRequest, "injector-cpu-request", webhook.DefaultInjectorCPURequest, `CPU request of the injected init container ("" for none)`)
 	fl.StringVar(&f.injector.memoryRequest, "injector-memory-request", webhook.DefaultInjectorMemoryRequest, `memory request of the injected init container ("" for none)`)
@@ -137,7 +140,11 @@ func (f *flags) run(ctx context.Context) error {
 	}
 	// One factory for the process: its ELBv2 registry shares one client,
 	// budget and poller per region among every LoadBalancer there.
-	instances, err := provider.NewFactory(ctx, ctrlmetrics.Registry)
+	sharing, err := provider.HAProxySharing(f.observation, f.opts.PollInterval, f.opts.ResyncInterval)
+	if err != nil {
+		return fmt.Errorf("--lb-observation: %w", err)
+	}
+	instances, err := provider.NewFactory(ctx, provider.Options{Registerer: ctrlmetrics.Registry, HAProxySharing: sharing})
 	if err != nil {
 		return fmt.Errorf("load-balancer providers: %w", err)
 	}

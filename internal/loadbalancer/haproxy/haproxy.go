@@ -8,6 +8,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -47,6 +48,11 @@ type Config struct {
 	RemoveDelay time.Duration
 	// Logger receives one line per call at V(1); the zero value discards.
 	Logger logr.Logger
+	// Sharing, when its Moving age is positive, answers Status calls of
+	// every backend from one shared reading of all of them (see Sharing);
+	// the zero value reads the asked backend in a round trip of its own per
+	// call.
+	Sharing Sharing
 }
 
 // Instance manages zerodrop's servers on one HAProxy through its Runtime
@@ -58,9 +64,13 @@ type Instance struct {
 	log              logr.Logger
 	dialer           net.Dialer
 
+	sharing     Sharing
+	statusTrips atomic.Uint64
+
 	mu sync.Mutex
 	// parked holds when Remove put each "backend/address" in maintenance.
 	parked map[string]time.Time
+	shared sharedState
 }
 
 var _ loadbalancer.Instance = (*Instance)(nil)
@@ -69,7 +79,8 @@ var _ loadbalancer.Instance = (*Instance)(nil)
 // connect; the first call does.
 func New(cfg Config) (*Instance, error) {
 	i := &Instance{timeout: cmp.Or(cfg.Timeout, DefaultTimeout), log: cfg.Logger,
-		removeDelay: cmp.Or(cfg.RemoveDelay, DefaultRemoveDelay), parked: map[string]time.Time{}}
+		removeDelay: cmp.Or(cfg.RemoveDelay, DefaultRemoveDelay), parked: map[string]time.Time{},
+		sharing: cfg.Sharing, shared: newSharedState()}
 	if i.log.GetSink() == nil {
 		i.log = logr.Discard()
 	}
@@ -89,6 +100,9 @@ func New(cfg Config) (*Instance, error) {
 	if i.timeout < 0 {
 		return nil, fmt.Errorf("haproxy config: negative Timeout %s", cfg.Timeout)
 	}
+	if cfg.Sharing.Moving < 0 || cfg.Sharing.Settled < 0 {
+		return nil, fmt.Errorf("haproxy config: negative Sharing ages %s, %s", cfg.Sharing.Moving, cfg.Sharing.Settled)
+	}
 	return i, nil
 }
 
@@ -102,16 +116,26 @@ func (i *Instance) Capabilities() loadbalancer.Capabilities {
 	return loadbalancer.Capabilities{Sessions: true, PerTargetChecks: true, OwnerTags: true}
 }
 
-// Status reports zerodrop's servers in backend in one round trip.
+// Status reports zerodrop's servers in backend: from a shared reading of
+// every backend with Config.Sharing, else in one round trip of its own.
 func (i *Instance) Status(ctx context.Context, backend string) (loadbalancer.BackendStatus, error) {
 	if err := validBackend(backend); err != nil {
 		return loadbalancer.BackendStatus{}, err
 	}
+	if i.sharing.Moving > 0 {
+		return i.sharedStatus(ctx, backend)
+	}
+	return i.statusOf(ctx, backend)
+}
+
+// statusOf reads one backend in one round trip.
+func (i *Instance) statusOf(ctx context.Context, backend string) (loadbalancer.BackendStatus, error) {
 	s, err := i.dial(ctx)
 	if err != nil {
 		return loadbalancer.BackendStatus{}, err
 	}
 	defer s.close()
+	i.countRoundTrip()
 	resps, err := s.exchange(ctx, []string{
 		"show info",
 		"show servers state " + backend,
@@ -168,6 +192,7 @@ func (i *Instance) Register(ctx context.Context, backend string, check loadbalan
 	if len(targets) == 0 {
 		return nil
 	}
+	defer i.wrote(backend)
 	i.unpark(backend, targets) // back in service: a later Remove starts over
 	s, err := i.dial(ctx)
 	if err != nil {
@@ -203,6 +228,7 @@ func (i *Instance) Drain(ctx context.Context, backend string, targets ...loadbal
 	if err != nil {
 		return fmt.Errorf("drain in backend %q: %w", backend, err)
 	}
+	defer i.wrote(backend)
 	s, err := i.dial(ctx)
 	if err != nil {
 		return err
@@ -226,6 +252,7 @@ func (i *Instance) Remove(ctx context.Context, backend string, targets ...loadba
 		return err
 	}
 	if i.removeDelay < 0 {
+		defer i.wrote(backend)
 		return i.removeNow(ctx, backend, targets)
 	}
 	now := time.Now()
@@ -242,6 +269,10 @@ func (i *Instance) Remove(ctx context.Context, backend string, targets ...loadba
 		}
 	}
 	i.mu.Unlock()
+	if len(park) == 0 && len(del) == 0 {
+		return nil // parked, not yet due for deletion: nothing sent
+	}
+	defer i.wrote(backend)
 	if len(park) > 0 {
 		if err := i.park(ctx, backend, park); err != nil {
 			i.unpark(backend, park)

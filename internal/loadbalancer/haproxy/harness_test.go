@@ -31,9 +31,22 @@ var testCheck = loadbalancer.CheckSettings{Interval: 100 * time.Millisecond, Ris
 // harness runs the conformance suite against real HAProxy processes.
 type harness struct {
 	keepAlive bool
+	// sharing, when set, answers Status from shared readings.
+	sharing haproxy.Sharing
 }
 
-func (h harness) New(t *testing.T) conformance.LoadBalancer { return startLB(t, h.keepAlive) }
+func (h harness) New(t *testing.T) conformance.LoadBalancer {
+	l := startLB(t, h.keepAlive)
+	if h.sharing.Moving > 0 {
+		inst, err := haproxy.New(haproxy.Config{SocketPath: l.p.RuntimeSocket(), Sharing: h.sharing,
+			Logger: testr.NewWithInterface(t, testr.Options{})})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l.inst = inst
+	}
+	return l
+}
 
 // lb is one HAProxy with one frontend and one backend, on a random
 // 127.42.x.y address; targets listen on another.
@@ -102,6 +115,12 @@ func (l *lb) Restart(ctx context.Context, kind conformance.RestartKind) error {
 
 func TestConformance(t *testing.T) {
 	conformance.Run(t, harness{})
+}
+
+// TestConformance_sharedStatus runs the suite with Status answered from
+// shared readings of every backend, at the controller's default ages.
+func TestConformance_sharedStatus(t *testing.T) {
+	conformance.Run(t, harness{sharing: haproxy.Sharing{Moving: 100 * time.Millisecond, Settled: 2 * time.Second}})
 }
 
 // TestConformance_serverKeepAlive runs the suite with keep-alive pooled

@@ -129,6 +129,8 @@ const (
 
 // ServerState is one row of "show servers state".
 type ServerState struct {
+	// Backend is be_name, the server's backend.
+	Backend string
 	// Name is the server name.
 	Name string
 	// OpState is srv_op_state: 0 stopped, 1 starting, 2 running, 3 stopping.
@@ -139,7 +141,7 @@ type ServerState struct {
 	CheckHealth int
 }
 
-// ParseServersState parses the output of "show servers state <backend>"
+// ParseServersState parses the output of "show servers state [<backend>]"
 // (format version 1). Columns are found by the header's names.
 func ParseServersState(out string) ([]ServerState, error) {
 	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
@@ -171,6 +173,9 @@ func ParseServersState(out string) ([]ServerState, error) {
 			return nil, fmt.Errorf("show servers state: line %d has %d fields, want %d", n+3, len(f), len(columns))
 		}
 		s := ServerState{Name: f[col["srv_name"]]}
+		if c, ok := col["be_name"]; ok {
+			s.Backend = f[c]
+		}
 		var err error
 		if s.OpState, err = atoi(f[col["srv_op_state"]], "srv_op_state"); err != nil {
 			return nil, fmt.Errorf("show servers state: server %s: %w", s.Name, err)
@@ -188,6 +193,8 @@ func ParseServersState(out string) ([]ServerState, error) {
 
 // Stat is what zerodrop reads from one server row of "show stat".
 type Stat struct {
+	// Backend is pxname, the server's backend.
+	Backend string
 	// Name is the server name (svname).
 	Name string
 	// Sessions is scur, the server's current sessions.
@@ -197,8 +204,8 @@ type Stat struct {
 	DownTransitions int64
 }
 
-// ParseStat parses the CSV output of "show stat <backend> 4 -1" (servers
-// only). Columns are found by the header's names; rows that are not servers
+// ParseStat parses the CSV output of "show stat <backend|-1> 4 -1"
+// (servers only). Columns are found by the header's names; rows that are not servers
 // (FRONTEND, BACKEND) are skipped.
 func ParseStat(out string) ([]Stat, error) {
 	header, body, _ := strings.Cut(out, "\n")
@@ -232,6 +239,9 @@ func ParseStat(out string) ([]Stat, error) {
 			return nil, fmt.Errorf("show stat: row has %d fields, want %d", len(rec), len(columns))
 		}
 		s := Stat{Name: rec[col["svname"]]}
+		if c, ok := col["pxname"]; ok {
+			s.Backend = rec[c]
+		}
 		if s.Name == "FRONTEND" || s.Name == "BACKEND" {
 			continue
 		}

@@ -6,13 +6,14 @@ import (
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 )
 
-// newHAProxy connects to one HAProxy of spec through its Runtime API.
-func newHAProxy(spec *v1alpha1.HAProxyLoadBalancer, instance string) (loadbalancer.Instance, error) {
+// newHAProxy connects to one HAProxy of spec through its Runtime API,
+// answering Status as sharing says.
+func newHAProxy(spec *v1alpha1.HAProxyLoadBalancer, instance string, sharing haproxy.Sharing) (loadbalancer.Instance, error) {
 	for _, inst := range spec.Instances {
 		if inst.Name != instance {
 			continue
 		}
-		cfg := haproxy.Config{SocketPath: inst.Socket, Address: inst.Address}
+		cfg := haproxy.Config{SocketPath: inst.Socket, Address: inst.Address, Sharing: sharing}
 		if d := spec.RemoveDelay; d != nil {
 			cfg.RemoveDelay = d.Duration
 			if d.Duration == 0 {

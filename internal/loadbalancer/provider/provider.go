@@ -8,12 +8,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/elbv2"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 )
 
 // Factory connects to load-balancer instances and owns what the instances
@@ -21,18 +23,60 @@ import (
 // poller per region and endpoint (an elbv2.Registry). Its New is a
 // pool.InstanceFactory. It is safe for concurrent use.
 type Factory struct {
-	elbv2 *elbv2.Registry
+	elbv2          *elbv2.Registry
+	haproxySharing haproxy.Sharing
+}
+
+// Options configure a Factory.
+type Options struct {
+	// Registerer receives the shared pollers' metrics (none when nil).
+	Registerer prometheus.Registerer
+	// HAProxySharing is how HAProxy instances answer Status (see
+	// Observation); the zero value reads each backend in a round trip of
+	// its own per call.
+	HAProxySharing haproxy.Sharing
+}
+
+// Observation values: how the controller reads an HAProxy instance's
+// backends (the controller's --lb-observation).
+const (
+	// ObservationShared: one reading of every backend per poll, shared by
+	// every binding of the instance, so the instance's load does not grow
+	// with the number of bindings.
+	ObservationShared = "shared"
+	// ObservationPerBinding: each binding reads its backend in a round trip
+	// of its own on every pass (zerodrop before shared observation; kept
+	// for comparison).
+	ObservationPerBinding = "per-binding"
+)
+
+// HAProxySharing returns the haproxy.Sharing of an observation mode for a
+// controller polling every poll while targets move and every resync when
+// settled: readings at most poll old while anything moves on the instance,
+// at most resync/2 old when settled (so that a reload is seen within 1.5
+// resync intervals).
+func HAProxySharing(observation string, poll, resync time.Duration) (haproxy.Sharing, error) {
+	switch observation {
+	case ObservationShared:
+		if poll <= 0 {
+			return haproxy.Sharing{}, fmt.Errorf("shared observation needs a positive poll interval, got %s", poll)
+		}
+		return haproxy.Sharing{Moving: poll, Settled: max(resync/2, poll)}, nil
+	case ObservationPerBinding:
+		return haproxy.Sharing{}, nil
+	default:
+		return haproxy.Sharing{}, fmt.Errorf("observation %q: want %q or %q", observation, ObservationShared, ObservationPerBinding)
+	}
 }
 
 // NewFactory returns a Factory whose shared pollers run until Close or
-// until ctx ends, log through ctx's logger and register their metrics
-// with reg (none when nil).
-func NewFactory(ctx context.Context, reg prometheus.Registerer) (*Factory, error) {
-	r, err := elbv2.NewRegistry(ctx, elbv2.RegistryOptions{Registerer: reg})
+// until ctx ends and log through ctx's logger.
+func NewFactory(ctx context.Context, o Options) (*Factory, error) {
+	r, err := elbv2.NewRegistry(ctx, elbv2.RegistryOptions{Registerer: o.Registerer})
 	if err != nil {
 		return nil, err
 	}
-	return &Factory{elbv2: r}, nil
+	return &Factory{elbv2: r, haproxySharing: o.HAProxySharing}, nil
 }
 
 // New connects to the instance named instance of a load balancer with spec
@@ -40,7 +84,7 @@ func NewFactory(ctx context.Context, reg prometheus.Registerer) (*Factory, error
 func (f *Factory) New(lb v1alpha1.LoadBalancerSpec, instance string) (loadbalancer.Instance, error) {
 	switch {
 	case lb.HAProxy != nil:
-		return newHAProxy(lb.HAProxy, instance)
+		return newHAProxy(lb.HAProxy, instance, f.haproxySharing)
 	case lb.ELBv2 != nil:
 		return newELBv2(f.elbv2, lb.ELBv2, instance)
 	default:
@@ -56,7 +100,7 @@ func (f *Factory) Close() error { return f.elbv2.Close() }
 // poller of its own (stopped by its Close) and no metrics. The controller
 // uses a Factory.
 func New(lb v1alpha1.LoadBalancerSpec, instance string) (loadbalancer.Instance, error) {
-	f, err := NewFactory(context.Background(), nil)
+	f, err := NewFactory(context.Background(), Options{})
 	if err != nil {
 		return nil, err
 	}

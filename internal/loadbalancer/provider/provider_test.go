@@ -4,12 +4,14 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
+	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
 )
 
 func TestFactory_New(t *testing.T) {
-	f, err := NewFactory(context.Background(), nil)
+	f, err := NewFactory(context.Background(), Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -47,5 +49,31 @@ func TestFactory_New(t *testing.T) {
 	defer inst.Close()
 	if c := inst.Capabilities(); c.Sessions || c.PerTargetChecks || c.OwnerTags || !c.Observe {
 		t.Errorf("ELBv2 capabilities %+v, want only Observe", c)
+	}
+}
+
+func TestHAProxySharing(t *testing.T) {
+	const poll, resync = 100 * time.Millisecond, 2 * time.Second
+	cases := []struct {
+		observation string
+		poll        time.Duration
+		want        haproxy.Sharing
+		wantErr     string
+	}{
+		{ObservationShared, poll, haproxy.Sharing{Moving: poll, Settled: time.Second}, ""},
+		{ObservationPerBinding, poll, haproxy.Sharing{}, ""},
+		{ObservationShared, 0, haproxy.Sharing{}, "positive poll interval"},
+		{"both", poll, haproxy.Sharing{}, `observation "both": want "shared" or "per-binding"`},
+	}
+	for _, c := range cases {
+		got, err := HAProxySharing(c.observation, c.poll, resync)
+		switch {
+		case c.wantErr == "" && err != nil:
+			t.Errorf("%s: %v", c.observation, err)
+		case c.wantErr != "" && (err == nil || !strings.Contains(err.Error(), c.wantErr)):
+			t.Errorf("%s: error %v, want one with %q", c.observation, err, c.wantErr)
+		case got != c.want:
+			t.Errorf("%s: %+v, want %+v", c.observation, got, c.want)
+		}
 	}
 }
