@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"testing"
@@ -46,6 +47,9 @@ type env struct {
 	te       *envtest.Environment
 	factory  pool.InstanceFactory
 	opts     []func(*manager.Options)
+	// wrapTransport, when set, wraps the controller's API transport (the
+	// test's own client is not wrapped).
+	wrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // The env controller's intervals: shorter than the defaults, so tests are
@@ -161,7 +165,12 @@ func (e *env) startController() {
 	for _, f := range e.opts {
 		f(&o)
 	}
-	mgr, err := manager.New(ctx, e.cfg, o)
+	cfg := e.cfg
+	if e.wrapTransport != nil {
+		cfg = rest.CopyConfig(e.cfg)
+		cfg.WrapTransport = e.wrapTransport
+	}
+	mgr, err := manager.New(ctx, cfg, o)
 	if err != nil {
 		cancel()
 		e.t.Fatalf("creating manager: %v", err)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -29,7 +30,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	passing  map[string]bool
-	passedAt []time.Time
+	passedAt map[string][]time.Time
 	release  chan struct{}
 }
 
@@ -41,6 +42,7 @@ func NewServer(t testing.TB, l net.Listener, healthPath string) *Server {
 		healthPath: healthPath,
 		release:    make(chan struct{}),
 		passing:    map[string]bool{healthPath: true},
+		passedAt:   map[string][]time.Time{},
 	}
 	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
@@ -67,7 +69,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	pass, isCheck := s.passing[r.URL.Path]
 	if pass {
-		s.passedAt = append(s.passedAt, time.Now())
+		s.passedAt[r.URL.Path] = append(s.passedAt[r.URL.Path], time.Now())
 	}
 	s.mu.Unlock()
 	if isCheck {
@@ -107,12 +109,30 @@ func (s *Server) SetPathHealthy(path string, ok bool) {
 	s.passing[path] = ok
 }
 
-// PassedSince returns the times of the checks it passed after since.
+// PassedSince returns the times of the checks it passed after since, on
+// any health path, in order.
 func (s *Server) PassedSince(since time.Time) []time.Time {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var out []time.Time
-	for _, at := range s.passedAt {
+	for _, ats := range s.passedAt {
+		out = append(out, after(ats, since)...)
+	}
+	slices.SortFunc(out, time.Time.Compare)
+	return out
+}
+
+// PassedOnSince returns the times of the checks it passed on path after
+// since: with one health path per LB instance, that instance's checks.
+func (s *Server) PassedOnSince(path string, since time.Time) []time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return after(s.passedAt[path], since)
+}
+
+func after(ats []time.Time, since time.Time) []time.Time {
+	var out []time.Time
+	for _, at := range ats {
 		if at.After(since) {
 			out = append(out, at)
 		}

@@ -64,8 +64,8 @@ type Instance struct {
 	log              logr.Logger
 	dialer           net.Dialer
 
-	sharing     Sharing
-	statusTrips atomic.Uint64
+	sharing    Sharing
+	roundTrips atomic.Uint64
 
 	mu sync.Mutex
 	// parked holds when Remove put each "backend/address" in maintenance.
@@ -135,7 +135,6 @@ func (i *Instance) statusOf(ctx context.Context, backend string) (loadbalancer.B
 		return loadbalancer.BackendStatus{}, err
 	}
 	defer s.close()
-	i.countRoundTrip()
 	resps, err := s.exchange(ctx, []string{
 		"show info",
 		"show servers state " + backend,

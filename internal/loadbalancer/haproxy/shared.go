@@ -190,7 +190,6 @@ func (i *Instance) statusAll(ctx context.Context) (map[string]loadbalancer.Backe
 		return nil, err
 	}
 	defer s.close()
-	i.countRoundTrip()
 	resps, err := s.exchange(ctx, []string{
 		"show info",
 		"show backend",
@@ -275,9 +274,9 @@ func newSharedState() sharedState {
 // isNoBackendErr reports whether err says the backend does not exist.
 func isNoBackendErr(err error) bool { return errors.Is(err, loadbalancer.ErrNoBackend) }
 
-func (i *Instance) countRoundTrip() { i.statusTrips.Add(1) }
-
-// StatusRoundTrips returns how many round trips the Instance's Status calls
-// have made: one per backend read on its own, one per shared reading of
-// every backend. Tests and benchmarks compare it across Sharing settings.
-func (i *Instance) StatusRoundTrips() uint64 { return i.statusTrips.Load() }
+// RoundTrips returns how many Runtime API connections the Instance has
+// opened, each one batch of commands and their answers (Register uses two
+// exchanges on one): a Status of one backend is one, a shared reading of
+// every backend is one. Tests and benchmarks compare it across Sharing
+// settings.
+func (i *Instance) RoundTrips() uint64 { return i.roundTrips.Load() }

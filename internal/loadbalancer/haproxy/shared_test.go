@@ -72,7 +72,7 @@ func TestInstance_sharedStatusIsOneRoundTripForEveryBackend(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	if trips := shared.StatusRoundTrips(); trips != 1 {
+	if trips := shared.RoundTrips(); trips != 1 {
 		t.Errorf("%d concurrent Status calls of %d backends made %d round trips, want 1", n, n, trips)
 	}
 	for b, be := range backends {
@@ -93,7 +93,7 @@ func TestInstance_sharedStatusIsOneRoundTripForEveryBackend(t *testing.T) {
 	if err := shared.Register(ctx, "b03", testCheck, added); err != nil {
 		t.Fatal(err)
 	}
-	before := shared.StatusRoundTrips()
+	before := shared.RoundTrips()
 	st, err := shared.Status(ctx, "b03")
 	if err != nil {
 		t.Fatal(err)
@@ -107,7 +107,7 @@ func TestInstance_sharedStatusIsOneRoundTripForEveryBackend(t *testing.T) {
 	if _, err := shared.Status(ctx, "b03"); err != nil {
 		t.Fatal(err)
 	}
-	if trips := shared.StatusRoundTrips() - before; trips != 1 {
+	if trips := shared.RoundTrips() - before; trips != 1 {
 		t.Errorf("Status of the written backend, then of another, then of the written one again made %d round trips, want 1", trips)
 	}
 
