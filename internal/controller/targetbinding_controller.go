@@ -55,6 +55,10 @@ type EventRecorder interface {
 	Eventf(regarding, related runtime.Object, eventtype, reason, action, note string, args ...any)
 }
 
+// DefaultMaxConcurrentReconciles is TargetBindingReconciler's default
+// concurrency.
+const DefaultMaxConcurrentReconciles = 4
+
 // TargetBindingReconciler reconciles TargetBindings.
 type TargetBindingReconciler struct {
 	client.Client
@@ -76,6 +80,9 @@ type TargetBindingReconciler struct {
 	// ResyncInterval is how soon a settled binding is looked at again, to
 	// notice load-balancer restarts.
 	ResyncInterval time.Duration
+	// MaxConcurrentReconciles is how many bindings are reconciled at once;
+	// zero means DefaultMaxConcurrentReconciles.
+	MaxConcurrentReconciles int
 	// DrainInjection is true when the webhook injects the drain wait; only
 	// then are pods without it reported (status.podsWithoutDrainWait).
 	DrainInjection bool

@@ -85,6 +85,9 @@ type Options struct {
 	// settled binding is checked for load-balancer restarts.
 	PollInterval   time.Duration
 	ResyncInterval time.Duration
+	// MaxConcurrentReconciles is how many TargetBindings are reconciled at
+	// once (zero: controller.DefaultMaxConcurrentReconciles).
+	MaxConcurrentReconciles int
 	// Drain configures the preStop wait the webhook injects (off when its
 	// Image is empty).
 	Drain zdwebhook.DrainInjection
@@ -167,15 +170,16 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	lbs := pool.New(o.Instances)
 	r := &controller.TargetBindingReconciler{
-		Client:         mgr.GetClient(),
-		Pool:           lbs,
-		Recorder:       mgr.GetEventRecorder("zerodrop"),
-		Metrics:        metrics,
-		ClusterID:      clusterID,
-		PollInterval:   o.PollInterval,
-		ResyncInterval: o.ResyncInterval,
-		DrainInjection: o.Drain.Image != "",
-		APIReader:      mgr.GetAPIReader(),
+		Client:                  mgr.GetClient(),
+		Pool:                    lbs,
+		Recorder:                mgr.GetEventRecorder("zerodrop"),
+		Metrics:                 metrics,
+		ClusterID:               clusterID,
+		PollInterval:            o.PollInterval,
+		ResyncInterval:          o.ResyncInterval,
+		MaxConcurrentReconciles: o.MaxConcurrentReconciles,
+		DrainInjection:          o.Drain.Image != "",
+		APIReader:               mgr.GetAPIReader(),
 	}
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)

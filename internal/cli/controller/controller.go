@@ -20,6 +20,7 @@ import (
 	ctrlmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	"github.com/zerodrop/zerodrop/internal/certs"
+	"github.com/zerodrop/zerodrop/internal/controller"
 	"github.com/zerodrop/zerodrop/internal/drain"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/provider"
 	"github.com/zerodrop/zerodrop/internal/manager"
@@ -87,6 +88,7 @@ drains that pod's own targets itself, so drains go on while the lease moves.`,
 	fl.StringVar(&f.opts.DrainAddr, "drain-bind-address", manager.DefaultDrainAddr, `address of the drain endpoint `+drain.Path+`, its own TLS listener apart from the webhook's ("0" turns it off)`)
 	fl.DurationVar(&f.opts.PollInterval, "poll-interval", manager.DefaultPollInterval, "how often a load balancer is polled while targets are on their way in or out (bounds gate latency)")
 	fl.DurationVar(&f.opts.ResyncInterval, "resync-interval", manager.DefaultResyncInterval, "how often a settled binding is checked, to notice load-balancer restarts")
+	fl.IntVar(&f.opts.MaxConcurrentReconciles, "max-concurrent-reconciles", controller.DefaultMaxConcurrentReconciles, "how many TargetBindings are reconciled at once")
 	fl.StringVar(&f.observation, "lb-observation", provider.ObservationShared, `how HAProxy instances are read: "shared" (one reading of every backend per poll, shared by all bindings: the instance's load does not grow with the number of bindings) or "per-binding" (a round trip per binding and pass)`)
 	fl.StringVar(&f.opts.Drain.Image, "injector-image", "", "image holding the static zerodrop binary, for the injected init container, pinned as name:tag (not latest) or name@sha256:digest (empty: no drain-wait injection)")
 	fl.StringVar(&f.injector.cpuRequest, "injector-cpu-request", webhook.DefaultInjectorCPURequest, `CPU request of the injected init container ("" for none)`)
@@ -120,6 +122,13 @@ func (f *flags) run(ctx context.Context) error {
 	if err := f.opts.Drain.Validate(); err != nil {
 		return fmt.Errorf("--injector-image: %w", err)
 	}
+	if f.opts.MaxConcurrentReconciles < 1 {
+		return fmt.Errorf("--max-concurrent-reconciles %d must be at least 1", f.opts.MaxConcurrentReconciles)
+	}
+	sharing, err := provider.HAProxySharing(f.observation, f.opts.PollInterval, f.opts.ResyncInterval)
+	if err != nil {
+		return fmt.Errorf("--lb-observation: %w", err)
+	}
 	logger := zap.New(zap.UseDevMode(f.development), zap.Level(zapLevel(f.verbosity)))
 	ctrl.SetLogger(logger)
 	ctx = logr.NewContext(ctx, logger)
@@ -140,10 +149,6 @@ func (f *flags) run(ctx context.Context) error {
 	}
 	// One factory for the process: its ELBv2 registry shares one client,
 	// budget and poller per region among every LoadBalancer there.
-	sharing, err := provider.HAProxySharing(f.observation, f.opts.PollInterval, f.opts.ResyncInterval)
-	if err != nil {
-		return fmt.Errorf("--lb-observation: %w", err)
-	}
 	instances, err := provider.NewFactory(ctx, provider.Options{Registerer: ctrlmetrics.Registry, HAProxySharing: sharing})
 	if err != nil {
 		return fmt.Errorf("load-balancer providers: %w", err)

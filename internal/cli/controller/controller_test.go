@@ -28,3 +28,21 @@ func TestNewCommand_refusesAnUnpinnedInjectorImage(t *testing.T) {
 		}
 	}
 }
+
+func TestNewCommand_refusesBadScaleSettings(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-concurrent-reconciles=0"}, "--max-concurrent-reconciles 0 must be at least 1"},
+		{[]string{"--lb-observation=both"}, `--lb-observation: observation "both"`},
+	} {
+		cmd := NewCommand(context.Background())
+		cmd.SetArgs(append(tt.args, "--kubeconfig=/nonexistent"))
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		if err := cmd.Execute(); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%q: error %v, want one saying %q", tt.args, err, tt.want)
+		}
+	}
+}
