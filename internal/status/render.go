@@ -51,7 +51,11 @@ func Render(w io.Writer, r Report, format string) error {
 func renderTable(w io.Writer, r Report) error {
 	now := r.Time.Time
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	if len(r.Bindings) == 0 {
+	switch {
+	case len(r.Bindings) == 0 && r.Scope.Pod != "":
+		fmt.Fprintf(tw, "Pod %s: no TargetBinding gates, drains or reports it.\n", r.Scope.Pod)
+		return tw.Flush()
+	case len(r.Bindings) == 0:
 		fmt.Fprintln(tw, "No TargetBindings in scope.")
 		return tw.Flush()
 	}

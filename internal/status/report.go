@@ -197,6 +197,11 @@ func Build(in Input, now time.Time) Report {
 	r := Report{APIVersion: APIVersion, Kind: Kind, Time: metav1.NewTime(now), Scope: in.Scope,
 		LoadBalancers: []LoadBalancerReport{}, Bindings: []BindingReport{}, Pods: []PodReport{}}
 	bindings := slices.Clone(in.Bindings)
+	if in.Scope.Pod != "" {
+		bindings = slices.DeleteFunc(bindings, func(b v1alpha1.TargetBinding) bool {
+			return !slices.ContainsFunc(in.Pods, func(p corev1.Pod) bool { return concerns(&b, &p) })
+		})
+	}
 	slices.SortFunc(bindings, func(a, b v1alpha1.TargetBinding) int {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
@@ -224,6 +229,20 @@ func Build(in Input, now time.Time) Report {
 		return cmp.Or(strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name), strings.Compare(a.Binding, b.Binding))
 	})
 	return r
+}
+
+// concerns reports whether binding b gates, drains or reports pod p.
+func concerns(b *v1alpha1.TargetBinding, p *corev1.Pod) bool {
+	if p.Namespace != b.Namespace {
+		return false
+	}
+	gate := v1alpha1.GateConditionType(b.Name)
+	if slices.ContainsFunc(p.Spec.ReadinessGates, func(g corev1.PodReadinessGate) bool { return string(g.ConditionType) == gate }) ||
+		podCondition(p, v1alpha1.DrainConditionType(b.Name)) != nil {
+		return true
+	}
+	named := func(r v1alpha1.PodReference) bool { return r.Name == p.Name }
+	return slices.ContainsFunc(b.Status.PodsMissingGate, named) || slices.ContainsFunc(b.Status.PodsWithoutDrainWait, named)
 }
 
 func bindingReport(b *v1alpha1.TargetBinding) BindingReport {
