@@ -218,3 +218,21 @@ func TestRender(t *testing.T) {
 		t.Errorf("unknown format: err %v; want one naming the formats", err)
 	}
 }
+
+func TestBuild_podScopeKeepsOnlyTheBindingsOfThePod(t *testing.T) {
+	api := binding(func(b *v1alpha1.TargetBinding) { b.Name = "api" })
+	reported := binding(func(b *v1alpha1.TargetBinding) {
+		b.Name = "old"
+		b.Status.PodsMissingGate = []v1alpha1.PodReference{{Name: "a"}}
+	})
+	in := Input{Scope: Scope{Namespace: "shop", Pod: "a"}, Bindings: []v1alpha1.TargetBinding{binding(), api, reported}, Pods: []corev1.Pod{gatedPod("a")}}
+	r := Build(in, now)
+	if len(r.Bindings) != 2 || r.Bindings[0].Name != "old" || r.Bindings[1].Name != "web" {
+		t.Errorf("bindings %+v; want old (lists the pod) and web (gates it), not api", r.Bindings)
+	}
+	in.Bindings = []v1alpha1.TargetBinding{api}
+	var out bytes.Buffer
+	if err := Render(&out, Build(in, now), FormatTable); err != nil || !strings.Contains(out.String(), "Pod a: no TargetBinding gates, drains or reports it.") {
+		t.Errorf("table for a pod no binding concerns (%v):\n%s", err, out.String())
+	}
+}
