@@ -73,6 +73,10 @@ image: ## Build bin/zerodrop-image.tar: OCI image (linux/amd64, linux/arm64) of 
 	go run ./hack/image -o $(BIN)/zerodrop-image.tar -ref $(IMAGE_NAME):$(VERSION) \
 		-source $(IMAGE_SOURCE) -revision $(REVISION) -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
 
+.PHONY: dist
+dist: ## Build the kubectl plugin's release archives (kubectl-zerodrop_<version>_<os>_<arch>.tar.gz) and krew manifest into bin/dist; VERSION=v0.1.0.
+	go run ./hack/dist -o $(BIN)/dist -version $(VERSION) -epoch $(SOURCE_DATE_EPOCH)
+
 ##@ Generated files
 
 .PHONY: generate

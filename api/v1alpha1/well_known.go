@@ -14,6 +14,11 @@ const (
 	// binding: GateConditionPrefix + binding name.
 	GateConditionPrefix = "target-health.zerodrop.dev/"
 
+	// DrainConditionPrefix starts the pod condition type in which the
+	// binding's reconciler reports a terminating pod's drain:
+	// DrainConditionPrefix + binding name. It is not a readiness gate.
+	DrainConditionPrefix = "drain.zerodrop.dev/"
+
 	// FinalizerTargetBinding holds a TargetBinding until its targets are
 	// removed from every instance and its gates are released.
 	FinalizerTargetBinding = "zerodrop.dev/targets"
@@ -22,6 +27,24 @@ const (
 // GateConditionType returns the pod readiness-gate condition type of the
 // binding named name.
 func GateConditionType(name string) string { return GateConditionPrefix + name }
+
+// DrainConditionType returns the pod condition type in which the binding
+// named name reports a terminating pod's drain on every instance: False
+// (ReasonDraining) while some instance still drains it, True
+// (ReasonDrained) once every instance has let go; the message gives each
+// instance's state ("i0: Draining, 3 sessions; i1: Removed") and
+// lastTransitionTime when the drain started (False) or ended (True).
+func DrainConditionType(name string) string { return DrainConditionPrefix + name }
+
+// Reasons of the drain pod condition (DrainConditionType).
+const (
+	// ReasonDraining: some instance still has the pod's target in rotation
+	// or with sessions open, or did not answer.
+	ReasonDraining = "Draining"
+	// ReasonDrained: every instance has taken the pod's target out of
+	// rotation with no session left.
+	ReasonDrained = "Drained"
+)
 
 // Condition types of TargetBinding and LoadBalancer. Each is True when all is
 // well ("positive polarity").

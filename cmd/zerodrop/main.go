@@ -1,6 +1,7 @@
 // Command zerodrop keeps load-balanced Kubernetes pods out of service until every
 // load-balancer instance sends them traffic, and in service until every instance
-// has drained them. See the README for the subcommands.
+// has drained them. See the README for the subcommands. Installed as
+// kubectl-zerodrop it is also the kubectl plugin ("kubectl zerodrop status").
 package main
 
 import (
@@ -15,7 +16,7 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := cli.NewCommand(ctx).ExecuteContext(ctx)
+	err := cli.NewCommand(ctx, os.Args[0]).ExecuteContext(ctx)
 	stop()
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "zerodrop:", err)

@@ -5,6 +5,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 )
@@ -27,13 +28,22 @@ func ExitCode(err error) int {
 	return 1
 }
 
-// NewCommand returns zerodrop's root command with every subcommand attached.
-func NewCommand(ctx context.Context) *cobra.Command {
+// KubectlPluginName is the binary's name as a kubectl plugin: kubectl runs
+// "kubectl-zerodrop status" for "kubectl zerodrop status".
+const KubectlPluginName = "kubectl-zerodrop"
+
+// NewCommand returns zerodrop's root command with every subcommand
+// attached. argv0 is how the binary was invoked (os.Args[0]): as
+// KubectlPluginName, the root's usage reads "kubectl zerodrop".
+func NewCommand(ctx context.Context, argv0 string) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:           "zerodrop",
 		Short:         "Zero dropped requests through rollouts behind a load balancer",
 		SilenceUsage:  true,
 		SilenceErrors: true,
+	}
+	if filepath.Base(argv0) == KubectlPluginName {
+		cmd.Annotations = map[string]string{cobra.CommandDisplayNameAnnotation: "kubectl zerodrop"}
 	}
 	cmd.AddCommand(subcommands(ctx)...)
 	return cmd

@@ -10,6 +10,7 @@ import (
 	"github.com/zerodrop/zerodrop/internal/cli/demo"
 	"github.com/zerodrop/zerodrop/internal/cli/install"
 	"github.com/zerodrop/zerodrop/internal/cli/lint"
+	"github.com/zerodrop/zerodrop/internal/cli/status"
 	"github.com/zerodrop/zerodrop/internal/cli/uninstall"
 	"github.com/zerodrop/zerodrop/internal/cli/verify"
 	"github.com/zerodrop/zerodrop/internal/cli/waitdrained"
@@ -26,5 +27,6 @@ func subcommands(ctx context.Context) []*cobra.Command {
 		lint.NewCommand(ctx),
 		cluster.NewCommand(ctx),
 		uninstall.NewCommand(ctx),
+		status.NewCommand(ctx),
 	}
 }

@@ -147,6 +147,7 @@ func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.resolveOwnership,    // own tag, legacy adoption, conflicts in this cluster
 		r.observeInstances,    // what every instance reports, split by owner
 		r.applyPlans,          // register, drain, remove on every instance
+		r.reportDrains,        // terminating pods' drain, as a pod condition
 		r.setGates,            // gates True where every instance says healthy
 		r.reportMissingGates,  // pods created without the gate
 		r.reportForeignGates,  // pods the AWS Load Balancer Controller gates too
