@@ -112,5 +112,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			return nil, err
 		}
 	}
+	// Series that alerts take increase() of exist from the start at 0, so
+	// that the first observation counts as one.
+	for _, o := range []string{DrainOutcomeDrained, DrainOutcomeTimeout} {
+		m.DrainDuration.WithLabelValues(o)
+	}
 	return m, nil
 }

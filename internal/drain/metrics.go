@@ -44,10 +44,18 @@ const (
 	AnswerClientGone = "ClientGone"
 )
 
-// FallbackAnswers are the answers after which, or after enough of which
+// Answers returns every value of MetricAnswers' "answer" label.
+func Answers() []string {
+	return []string{AnswerDrained, AnswerDraining, AnswerNotTerminating, AnswerBypass, AnswerNoBinding, AnswerInstanceUnreachable,
+		AnswerUnauthenticated, AnswerForbidden, AnswerReviewPending, AnswerThrottled, AnswerReviewFailed, AnswerFailed, AnswerClientGone}
+}
+
+// FallbackAnswers returns the answers after which, or after enough of which
 // in a row, a pod's wait falls back to the fixed wait computed at
 // admission.
-var FallbackAnswers = []string{AnswerUnauthenticated, AnswerForbidden, AnswerReviewFailed, AnswerFailed, AnswerClientGone}
+func FallbackAnswers() []string {
+	return []string{AnswerUnauthenticated, AnswerForbidden, AnswerReviewFailed, AnswerFailed, AnswerClientGone}
+}
 
 // Metrics are the drain endpoint's Prometheus collectors.
 type Metrics struct {
@@ -64,6 +72,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if err := reg.Register(m.Answers); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", MetricAnswers, err)
+	}
+	// Every answer's series exists from the start at 0, so that alerts on
+	// increase() count the first one.
+	for _, a := range Answers() {
+		m.Answers.WithLabelValues(a)
 	}
 	return m, nil
 }
