@@ -2,12 +2,15 @@ package integration
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
@@ -103,9 +106,12 @@ func (c *ruleClock) waitFiring(what string, want ...string) {
 // real API server and real HAProxy, provokes each condition in turn, and
 // evaluates the chart's alerts on the controller's own metrics: none in
 // the healthy baseline, exactly the provoked ones while each condition
-// lasts, none again once it is over.
+// lasts, none again once it is over. ZerodropWebhookErrors is provoked in
+// internal/monitoring only: the webhook's internal errors are provoked here
+// by deleting the TargetBinding CRD (TestWebhook_InternalError...), which
+// would end this test's controller.
 func TestMonitoring_AlertsFireOnProvokedConditions(t *testing.T) {
-	e := startEnv(t, provider.New)
+	e := startEnv(t, provider.New, withDrainEndpoint(t))
 	f := newFixture(t, e, "mon", "/healthz") // check interval 100 ms: 10 intervals are 1 s
 	clock := newRuleClock(t, e)
 	ctx := context.Background()
@@ -120,12 +126,52 @@ func TestMonitoring_AlertsFireOnProvokedConditions(t *testing.T) {
 		}
 	}
 
-	// A gate stuck pending: the target fails its health check.
+	// A drain that ends by its timeout: a request held on the only
+	// target, the binding's drain timeout 1 s, the pod deleted once
+	// another pod serves.
+	held := make(chan error, 1)
+	go func() { _, _, err := f.get(0, holdPath); held <- err }()
+	e.eventually("request held on the target", 30*time.Second, func() error {
+		if a.Holding() != 1 {
+			return fmt.Errorf("holding %d", a.Holding())
+		}
+		return nil
+	})
+	tb := &v1alpha1.TargetBinding{}
+	if err := e.c.Get(ctx, types.NamespacedName{Namespace: f.ns, Name: f.binding}, tb); err != nil {
+		t.Fatal(err)
+	}
+	tb.Spec.Drain.Timeout = &metav1.Duration{Duration: time.Second}
+	if err := e.c.Update(ctx, tb); err != nil {
+		t.Fatal(err)
+	}
 	b := startTarget(t, "127.44.12.2")
-	pb := f.startPod(t, b)
-	clock.waitFiring("gate pending (failing health check)", "ZerodropGatePendingTooLong")
 	b.SetHealthy(true)
+	pb := f.startPod(t, b)
 	f.waitGate(t, pb.Name)
+	clock.waitFiring("healthy again before the drain")
+	if err := e.c.Delete(ctx, pa); err != nil {
+		t.Fatal(err)
+	}
+	clock.waitFiring("drain ended by its timeout", "ZerodropDrainTimedOut")
+	a.Release()
+	<-held // cut or answered: the alert is about the drain, not the request
+	clock.waitFiring("ten minutes after the drain")
+
+	// A terminating pod's ask refused: the drain endpoint answers 401 to
+	// an ask without a token (the pod's wait would fall back).
+	if code, _ := newDrainCaller(t, e).ask(t, "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("ask without a token: %d, want 401", code)
+	}
+	clock.waitFiring("drain ask refused", "ZerodropDrainAnswersFailing")
+	clock.waitFiring("five minutes after the refusal")
+
+	// A gate stuck pending: the target fails its health check.
+	d := startTarget(t, "127.44.12.4")
+	pd := f.startPod(t, d)
+	clock.waitFiring("gate pending (failing health check)", "ZerodropGatePendingTooLong")
+	d.SetHealthy(true)
+	f.waitGate(t, pd.Name)
 	clock.waitFiring("gate opened")
 
 	// A pod without the gate: created while its namespace is not opted in.
