@@ -22,6 +22,7 @@ import (
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	zdlint "github.com/zerodrop/zerodrop/internal/lint"
+	"github.com/zerodrop/zerodrop/internal/monitoring"
 )
 
 // chartPath is the chart's directory, from this package's.
@@ -86,6 +87,11 @@ var valuesCases = []valuesCase{
 		want:      []string{"--webhook-port=10443", "containerPort: 10443", "--drain-endpoint=https://zerodrop-drain.zerodrop-system.svc:10444/v1/drained", "port: 10444", "--metrics-bind-address=:18080"},
 		notWant:   []string{"zerodrop-view", "kind: PodDisruptionBudget"},
 		lintWarns: []string{"ZD401"}}, // no PDB: a drain may evict both replicas
+	{name: "monitoring: ServiceMonitor, PrometheusRule and dashboard", values: `monitoring: {serviceMonitor: {enabled: true, interval: 15s, additionalLabels: {release: kube-prometheus}}, prometheusRule: {enabled: true, severity: critical, additionalLabels: {release: kube-prometheus}, alerts: {gatePendingPeriods: 5}}, dashboard: {enabled: true, namespace: grafana, annotations: {grafana_folder: zerodrop}}}`,
+		want: []string{"kind: ServiceMonitor", "interval: 15s", "release: kube-prometheus", "kind: PrometheusRule", "severity: critical",
+			"> 5 * max by (namespace, binding) (zerodrop_binding_check_interval_seconds)", "grafana_dashboard: \"1\"", "namespace: grafana", "grafana_folder: zerodrop",
+			"name: zerodrop-metrics", "zerodrop.dev/service: metrics"},
+		notWant: []string{"ZD_SEVERITY", "ZD_GATE_PENDING_PERIODS"}},
 }
 
 // badValuesCases are values the chart refuses, each with what the message
@@ -104,6 +110,8 @@ var badValuesCases = []struct {
 	{"pull policy out of its enum", `image: {pullPolicy: Sometimes}`, "/image/pullPolicy"},
 	{"issuer kind out of its enum", `certManager: {enabled: true, issuerRef: {name: x, kind: Vault}}`, "/certManager/issuerRef/kind"},
 	{"several replicas without leader election", `{replicas: 2, leaderElection: {enabled: false}}`, "replicas > 1 needs leaderElection.enabled"},
+	{"no gate-pending periods", `monitoring: {prometheusRule: {alerts: {gatePendingPeriods: 0}}}`, "/monitoring/prometheusRule/alerts/gatePendingPeriods"},
+	{"scrape interval that is not a Prometheus duration", `monitoring: {serviceMonitor: {interval: "30 seconds"}}`, "/monitoring/serviceMonitor/interval"},
 }
 
 func parseValues(t *testing.T, s string) map[string]any {
@@ -162,7 +170,23 @@ func objects(t *testing.T, r Rendered) []runtime.Object {
 			if err := yaml.UnmarshalStrict(doc, &u.Object); err != nil {
 				t.Fatalf("document does not decode: %v\n%s", err, doc)
 			}
-			if !strings.HasPrefix(u.GetAPIVersion(), "cert-manager.io/") {
+			switch {
+			case strings.HasPrefix(u.GetAPIVersion(), "cert-manager.io/"):
+			case u.GetKind() == "PrometheusRule":
+				// The Prometheus Operator's own type, strictly, then
+				// Prometheus' rule parser.
+				pr, err := monitoring.DecodePrometheusRule(doc)
+				if err != nil {
+					t.Fatalf("%v\n%s", err, doc)
+				}
+				if _, err := monitoring.Rules(pr); err != nil {
+					t.Fatal(err)
+				}
+			case u.GetKind() == "ServiceMonitor":
+				if _, err := monitoring.DecodeServiceMonitor(doc); err != nil {
+					t.Fatalf("%v\n%s", err, doc)
+				}
+			default:
 				t.Fatalf("unexpected kind %s %s", u.GetAPIVersion(), u.GetKind())
 			}
 			objs = append(objs, u)

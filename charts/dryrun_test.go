@@ -9,6 +9,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -44,8 +45,9 @@ func (w *warnings) take() []string {
 // schemas (the chart's CRDs, installed first, included), runs admission
 // (RBAC escalation checks, PodSecurity), and persists nothing. The release
 // namespace enforces PodSecurity restricted, so the Deployment's pod
-// template is also created as a Pod. cert-manager's kinds are left out:
-// its CRDs are not installed here.
+// template is also created as a Pod. cert-manager's and the Prometheus
+// Operator's kinds are left out: their CRDs are not installed here (the
+// operator's are decoded strictly into its Go types by objects instead).
 func TestRender_serverSideDryRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts kube-apiserver and etcd")
@@ -85,8 +87,12 @@ func TestRender_serverSideDryRun(t *testing.T) {
 			created := 0
 			for _, obj := range objects(t, render(t, tc.values)) {
 				u := toUnstructured(t, obj)
-				if strings.HasPrefix(u.GetAPIVersion(), "cert-manager.io/") || u.GetKind() == "CustomResourceDefinition" {
-					continue // cert-manager is not installed; CRDs are (envtest)
+				if strings.HasPrefix(u.GetAPIVersion(), "cert-manager.io/") || strings.HasPrefix(u.GetAPIVersion(), "monitoring.coreos.com/") ||
+					u.GetKind() == "CustomResourceDefinition" {
+					continue // cert-manager and the Prometheus Operator are not installed; CRDs are (envtest)
+				}
+				if u.GetNamespace() != "" && u.GetNamespace() != testRelease.Namespace {
+					ensureNamespace(ctx, t, c, u.GetNamespace()) // the dashboard's own namespace
 				}
 				if err := c.Create(ctx, u, client.DryRunAll); err != nil {
 					t.Errorf("dry-run create %s %s: %v", u.GetKind(), u.GetName(), err)
@@ -109,6 +115,15 @@ func TestRender_serverSideDryRun(t *testing.T) {
 				t.Errorf("only %d objects created", created)
 			}
 		})
+	}
+}
+
+// ensureNamespace creates namespace name unless it exists.
+func ensureNamespace(ctx context.Context, t *testing.T, c client.Client, name string) {
+	t.Helper()
+	err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}})
+	if err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
 	}
 }
 

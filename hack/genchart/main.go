@@ -8,6 +8,8 @@
 //     (controller-gen, from the reconcilers' markers);
 //   - templates/mutatingwebhookconfiguration.yaml and _generated.tpl: the
 //     webhook of internal/webhook.Configuration;
+//   - files/dashboard.json: the Grafana dashboard of
+//     internal/monitoring.Dashboard (grafana-foundation-sdk);
 //   - config/default/: the chart rendered with its default values as a
 //     kustomize base;
 //   - the values table of docs/install.md, from values.schema.json.
@@ -31,6 +33,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/zerodrop/zerodrop/charts"
+	"github.com/zerodrop/zerodrop/internal/monitoring"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 )
 
@@ -62,7 +65,7 @@ func main() {
 }
 
 func run() error {
-	for _, step := range []func() error{writeCRDs, writeClusterRole, writeWebhook, writeDefault, writeValuesTable} {
+	for _, step := range []func() error{writeCRDs, writeClusterRole, writeWebhook, writeDashboard, writeDefault, writeValuesTable} {
 		if err := step(); err != nil {
 			return err
 		}
@@ -179,6 +182,17 @@ metadata:
 	tpl = strings.TrimSuffix(tpl, "\n") + " */}}\n" +
 		`{{- define "zerodrop.webhookConfiguration" -}}` + webhook.ConfigurationName + "{{- end -}}\n"
 	return write(filepath.Join(chartDir, "templates", "_generated.tpl"), []byte(tpl))
+}
+
+// writeDashboard writes the Grafana dashboard the chart's dashboard
+// ConfigMap carries (JSON has no comments: its generator is named here and
+// in templates/dashboard.yaml).
+func writeDashboard() error {
+	data, err := monitoring.DashboardJSON()
+	if err != nil {
+		return err
+	}
+	return write(filepath.Join(chartDir, "files", "dashboard.json"), data)
 }
 
 // writeDefault renders the chart with its default values into

@@ -57,9 +57,9 @@ func (r *TargetBindingReconciler) finishDrains(s *syncState, inst string, ts []l
 	for _, t := range ts {
 		k := drainKey{s.lb.Name, inst, s.binding.Spec.Backend, s.owner, t.Address}
 		if start, ok := r.drains[k]; ok {
-			outcome := "drained"
+			outcome := DrainOutcomeDrained
 			if timedOut[t.Address] {
-				outcome = "timeout"
+				outcome = DrainOutcomeTimeout
 			}
 			r.Metrics.DrainDuration.WithLabelValues(outcome).Observe(s.now.Sub(start).Seconds())
 			delete(r.drains, k)

@@ -2,13 +2,32 @@ package controller
 
 import (
 	"net/netip"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/pool"
+	"github.com/zerodrop/zerodrop/internal/targets"
 )
+
+// PendingGates counts the pods whose gate is still due (carried, not True,
+// pod not terminating), leaving out those in opened (set True in this
+// pass), and returns the age since creation of the oldest of them at now
+// (0 when none is pending).
+func PendingGates(pods []*corev1.Pod, gate string, opened map[types.UID]bool, now time.Time) (int, time.Duration) {
+	n, oldest := 0, time.Duration(0)
+	for _, pod := range pods {
+		if pod.DeletionTimestamp != nil || opened[pod.UID] || !targets.GateDue(pod, gate) {
+			continue
+		}
+		n++
+		oldest = max(oldest, now.Sub(pod.CreationTimestamp.Time))
+	}
+	return n, oldest
+}
 
 // HealthyEverywhere returns the targets that every instance reports
 // healthy. An instance that did not answer (absent from observed) makes no

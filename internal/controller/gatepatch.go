@@ -98,7 +98,9 @@ func (r *TargetBindingReconciler) releaseOrphanedGates(ctx context.Context, key 
 // metric series and its last reported sets.
 func (r *TargetBindingReconciler) forget(key types.NamespacedName) {
 	r.Metrics.Targets.DeletePartialMatch(prometheus.Labels{"namespace": key.Namespace, "binding": key.Name})
-	r.Metrics.PodsMissingGate.DeleteLabelValues(key.Namespace, key.Name)
+	for _, g := range []*prometheus.GaugeVec{r.Metrics.PodsMissingGate, r.Metrics.GatesPending, r.Metrics.PendingOldest, r.Metrics.CheckInterval} {
+		g.DeleteLabelValues(key.Namespace, key.Name)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	delete(r.missing, key)

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -23,6 +25,9 @@ type LoadBalancerReconciler struct {
 	client.Client
 	// Pool connects to load-balancer instances (shared with bindings).
 	Pool *pool.Pool
+	// Metrics, if set, receive each instance's reachability
+	// (MetricInstanceUp).
+	Metrics *Metrics
 	// Interval is how often the instances are probed.
 	Interval time.Duration
 }
@@ -37,6 +42,9 @@ const (
 func (r *LoadBalancerReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	lb := &v1alpha1.LoadBalancer{}
 	if err := r.Get(ctx, req.NamespacedName, lb); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.forgetInstances(req.Name)
+		}
 		return ctrl.Result{}, client.IgnoreNotFound(err)
 	}
 	orig := lb.Status.DeepCopy()
@@ -53,6 +61,7 @@ func (r *LoadBalancerReconciler) Reconcile(ctx context.Context, req ctrl.Request
 	}
 	if backend == "" {
 		lb.Status.Instances, lb.Status.ReachableInstances = nil, 0
+		r.forgetInstances(lb.Name)
 		meta.SetStatusCondition(&lb.Status.Conditions, metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionUnknown,
 			Reason: ReasonNoBindings, Message: "no TargetBinding uses this load balancer yet", ObservedGeneration: lb.Generation})
 	} else {
@@ -111,6 +120,9 @@ func (r *LoadBalancerReconciler) probe(ctx context.Context, lb *v1alpha1.LoadBal
 		if !is.Reachable {
 			failed = append(failed, name)
 		}
+		if r.Metrics != nil {
+			r.Metrics.InstanceUp.WithLabelValues(lb.Name, name).Set(boolGauge(is.Reachable))
+		}
 		lb.Status.Instances = append(lb.Status.Instances, is)
 	}
 	c := metav1.Condition{Type: v1alpha1.ConditionReady, Status: metav1.ConditionTrue, Reason: v1alpha1.ReasonAllReachable,
@@ -154,4 +166,20 @@ func instanceNamed(insts []pool.NamedInstance, name string) pool.NamedInstance {
 // index that TargetBindingReconciler.SetupWithManager registers.
 func (r *LoadBalancerReconciler) SetupWithManager(mgr ctrl.Manager) error {
 	return ctrl.NewControllerManagedBy(mgr).For(&v1alpha1.LoadBalancer{}).Complete(r)
+}
+
+// forgetInstances deletes the instance series of a load balancer that is
+// gone or that no binding uses (it is not probed then).
+func (r *LoadBalancerReconciler) forgetInstances(lb string) {
+	if r.Metrics != nil {
+		r.Metrics.InstanceUp.DeletePartialMatch(prometheus.Labels{"loadbalancer": lb})
+	}
+}
+
+// boolGauge is 1 for true, 0 for false.
+func boolGauge(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -149,6 +149,7 @@ func (r *TargetBindingReconciler) Reconcile(ctx context.Context, req ctrl.Reques
 		r.applyPlans,          // register, drain, remove on every instance
 		r.reportDrains,        // terminating pods' drain, as a pod condition
 		r.setGates,            // gates True where every instance says healthy
+		r.reportPendingGates,  // gates still pending, and for how long
 		r.reportMissingGates,  // pods created without the gate
 		r.reportForeignGates,  // pods the AWS Load Balancer Controller gates too
 		r.reportConflicts,     // addresses another owner also wants
@@ -223,6 +224,8 @@ type syncState struct {
 	view map[string]loadbalancer.BackendStatus
 	// healthy are the targets every instance reports healthy.
 	healthy map[netip.AddrPort]bool
+	// opened are the pods whose gate this pass set True.
+	opened map[types.UID]bool
 	// pending is set when targets are still on their way in or out.
 	pending bool
 	// unreachable counts instances that failed this pass.
@@ -540,16 +543,33 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 			}
 		}
 	}
+	s.opened = map[types.UID]bool{}
 	for _, pod := range due {
 		if err := r.setGateTrue(ctx, pod, gate, "TargetHealthy"); err != nil {
 			return err
 		}
+		s.opened[pod.UID] = true
 		r.Metrics.GateLatency.WithLabelValues(GateFromPodCreated).Observe(r.now().Sub(pod.CreationTimestamp.Time).Seconds())
 		r.Metrics.GateLatency.WithLabelValues(GateFromLBHealthy).Observe(r.now().Sub(s.now).Seconds())
 		r.Recorder.Eventf(pod, s.binding, corev1.EventTypeNormal, EventGateTrue, "SetGate",
 			"every instance of load balancer %s reports the target healthy", s.binding.Spec.LoadBalancerRef)
 	}
 	return r.explainPending(ctx, s, gate)
+}
+
+// reportPendingGates sets the binding's pending-gate metrics: how many
+// selected pods wait for their gate, the oldest one's age, and the check
+// interval they are measured against (alerts fire after N intervals).
+func (r *TargetBindingReconciler) reportPendingGates(_ context.Context, s *syncState) error {
+	b := s.binding
+	n, oldest := 0, time.Duration(0)
+	if b.GateEnabled() {
+		n, oldest = PendingGates(s.selected, v1alpha1.GateConditionType(b.Name), s.opened, r.now())
+	}
+	r.Metrics.GatesPending.WithLabelValues(b.Namespace, b.Name).Set(float64(n))
+	r.Metrics.PendingOldest.WithLabelValues(b.Namespace, b.Name).Set(oldest.Seconds())
+	r.Metrics.CheckInterval.WithLabelValues(b.Namespace, b.Name).Set(b.CheckInterval().Seconds())
+	return nil
 }
 
 // summarize writes counts and conditions from what the pass learnt.

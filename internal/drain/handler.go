@@ -68,6 +68,8 @@ type Handler struct {
 	// the design in which only the leader's reconciler drained, kept so
 	// that tests can show what it does while no replica leads.
 	ObserveOnly bool
+	// Metrics, if set, count the answers (MetricAnswers).
+	Metrics *Metrics
 }
 
 // ServeHTTP authenticates the caller and answers about its own pod.
@@ -76,6 +78,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	logger := log.FromContext(ctx)
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
 	if !ok || token == "" {
+		h.Metrics.count(AnswerUnauthenticated)
 		http.Error(w, "missing bearer token", http.StatusUnauthorized)
 		return
 	}
@@ -87,27 +90,41 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case errors.Is(err, ErrUnauthenticated):
 		logger.Info("drain request refused", "reason", err.Error())
+		h.Metrics.count(AnswerUnauthenticated)
 		http.Error(w, err.Error(), http.StatusUnauthorized)
 		return
 	case errors.Is(err, ErrReviewPending):
+		h.Metrics.count(AnswerReviewPending)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, msgReviewPending, http.StatusTooManyRequests)
 		return
 	case err != nil:
 		logger.Error(err, "drain request: token review failed")
+		h.Metrics.count(AnswerReviewFailed)
 		http.Error(w, msgReviewFailed, http.StatusServiceUnavailable)
 		return
 	}
 	if asked := r.URL.Query().Get("pod"); asked != "" && asked != id.String() {
+		h.Metrics.count(AnswerForbidden)
 		http.Error(w, fmt.Sprintf("token of pod %s may not ask about pod %s", id, asked), http.StatusForbidden)
 		return
 	}
 	if h.Limiter != nil && !h.Limiter.Allow(id.UID, time.Now()) {
+		h.Metrics.count(AnswerThrottled)
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, msgThrottled, http.StatusTooManyRequests)
 		return
 	}
 	ans, err := h.Answer(ctx, id)
+	switch {
+	case ctx.Err() != nil:
+		// The client gave up: whatever is written now, it reads nothing.
+		h.Metrics.count(AnswerClientGone)
+	case err != nil:
+		h.Metrics.count(AnswerFailed)
+	default:
+		h.Metrics.count(ans.Reason)
+	}
 	if err != nil {
 		logger.Error(err, "drain request: no answer", "pod", id.String())
 		http.Error(w, msgAnswerFailed, http.StatusInternalServerError)

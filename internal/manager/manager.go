@@ -185,7 +185,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := r.SetupWithManager(ctx, mgr); err != nil {
 		return nil, fmt.Errorf("setting up the TargetBinding reconciler: %w", err)
 	}
-	lbr := &controller.LoadBalancerReconciler{Client: mgr.GetClient(), Pool: lbs, Interval: 5 * o.ResyncInterval}
+	lbr := &controller.LoadBalancerReconciler{Client: mgr.GetClient(), Pool: lbs, Metrics: metrics, Interval: 5 * o.ResyncInterval}
 	if err := lbr.SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("setting up the LoadBalancer reconciler: %w", err)
 	}
@@ -206,7 +206,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	if err := mgr.AddReadyzCheck("webhook", mgr.GetWebhookServer().StartedChecker()); err != nil {
 		return nil, fmt.Errorf("adding readyz check: %w", err)
 	}
-	if err := addDrainServer(mgr, cfg, o, lbs, clusterID); err != nil {
+	if err := addDrainServer(mgr, cfg, o, lbs, clusterID, reg); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(closer{lbs}); err != nil {
@@ -217,7 +217,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 
 // addDrainServer serves the drain endpoint on its own listener, on every
 // replica, unless o.DrainAddr turns it off.
-func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Pool, clusterID string) error {
+func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Pool, clusterID string, reg prometheus.Registerer) error {
 	if o.DrainAddr == "" || o.DrainAddr == "0" {
 		return nil
 	}
@@ -230,7 +230,12 @@ func addDrainServer(mgr ctrl.Manager, cfg *rest.Config, o Options, lbs *pool.Poo
 	if err != nil {
 		return fmt.Errorf("creating the TokenReview client: %w", err)
 	}
+	drainMetrics, err := drain.NewMetrics(reg)
+	if err != nil {
+		return fmt.Errorf("registering drain endpoint metrics: %w", err)
+	}
 	h := &drain.Handler{
+		Metrics:   drainMetrics,
 		Client:    mgr.GetClient(),
 		APIReader: mgr.GetAPIReader(),
 		Reviewer:  drain.NewReviewer(reviews),

@@ -39,5 +39,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if err := reg.Register(m.Errors); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", MetricErrors, err)
 	}
+	// Every reason's series exists from the start at 0, so that alerts on
+	// increase() count the first error.
+	for _, r := range []string{ReasonDecode, ReasonReadBindings, ReasonPatch, ReasonPanic} {
+		m.Errors.WithLabelValues(r)
+	}
 	return m, nil
 }

@@ -11,6 +11,8 @@
 {{- define "zerodrop.controllerName" -}}{{ include "zerodrop.fullname" . }}-controller{{- end -}}
 {{- define "zerodrop.webhookService" -}}{{ include "zerodrop.fullname" . }}-webhook{{- end -}}
 {{- define "zerodrop.drainService" -}}{{ include "zerodrop.fullname" . }}-drain{{- end -}}
+{{- define "zerodrop.metricsService" -}}{{ include "zerodrop.fullname" . }}-metrics{{- end -}}
+{{- define "zerodrop.metricsServiceLabel" -}}zerodrop.dev/service: metrics{{- end -}}
 {{- define "zerodrop.certSecret" -}}{{ include "zerodrop.fullname" . }}-tls{{- end -}}
 {{- define "zerodrop.certificate" -}}{{ include "zerodrop.fullname" . }}-serving{{- end -}}
 
