@@ -32,9 +32,9 @@ func TestParseServersState(t *testing.T) {
 		wantErr string
 	}{
 		{"real output", serversStateOut, []ServerState{
-			{Name: "static1", OpState: 0, AdminState: 5, CheckHealth: 0},
-			{Name: "zd-127.42.0.2_18081", OpState: 2, AdminState: 0, CheckHealth: 4},
-			{Name: "zd-::1_8080", OpState: 0, AdminState: 8, CheckHealth: 0},
+			{Backend: "be", Name: "static1", OpState: 0, AdminState: 5, CheckHealth: 0},
+			{Backend: "be", Name: "zd-127.42.0.2_18081", OpState: 2, AdminState: 0, CheckHealth: 4},
+			{Backend: "be", Name: "zd-::1_8080", OpState: 0, AdminState: 8, CheckHealth: 0},
 		}, ""},
 		{"empty backend", "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_check_health\n", nil, ""},
 		{"backend missing", "Can't find backend.", nil, "want format version 1"},
@@ -63,10 +63,10 @@ func TestParseStat(t *testing.T) {
 		wantErr string
 	}{
 		{"real output with quoted field", statOut, []Stat{
-			{Name: "static1", Sessions: 0, DownTransitions: 0},
-			{Name: "zd-127.42.0.2_18081", Sessions: 3, DownTransitions: 2},
+			{Backend: "be", Name: "static1", Sessions: 0, DownTransitions: 0},
+			{Backend: "be", Name: "zd-127.42.0.2_18081", Sessions: 3, DownTransitions: 2},
 		}, ""},
-		{"frontend and backend rows skipped", "# pxname,svname,scur,chkdown,\nbe,BACKEND,5,0,\nfe,FRONTEND,1,,\nbe,s,2,1,\n", []Stat{{Name: "s", Sessions: 2, DownTransitions: 1}}, ""},
+		{"frontend and backend rows skipped", "# pxname,svname,scur,chkdown,\nbe,BACKEND,5,0,\nfe,FRONTEND,1,,\nbe,s,2,1,\n", []Stat{{Backend: "be", Name: "s", Sessions: 2, DownTransitions: 1}}, ""},
 		{"header only", statHeader, nil, ""},
 		{"no such proxy", "No such proxy.", nil, "CSV header"},
 		{"missing column", "# pxname,svname,scur,\n", nil, `no column "chkdown"`},
@@ -177,5 +177,44 @@ func checkErr(t *testing.T, err error, want string) {
 		t.Errorf("no error, want one containing %q", want)
 	case want != "" && !strings.Contains(err.Error(), want):
 		t.Errorf("error %q does not contain %q", err, want)
+	}
+}
+
+func TestParseBackends(t *testing.T) {
+	got, err := ParseBackends("# name\nb1\nb2\nempty\n\n")
+	if err != nil || !reflect.DeepEqual(got, []string{"b1", "b2", "empty"}) {
+		t.Errorf("ParseBackends = %v, %v", got, err)
+	}
+	if _, err := ParseBackends("Unknown command.\n"); err == nil || !strings.Contains(err.Error(), "show backend") {
+		t.Errorf("ParseBackends(junk) error = %v, want one naming show backend", err)
+	}
+}
+
+// TestParseAll: servers are grouped by backend (a server name may repeat
+// across backends), backends without servers are listed empty, servers
+// not named by zerodrop are skipped.
+func TestParseAll(t *testing.T) {
+	info := "Pid: 7\nStart_time_sec: 100\n"
+	state := "1\n# be_id be_name srv_id srv_name srv_addr srv_op_state srv_admin_state srv_uweight srv_iweight srv_time_since_last_change srv_check_status srv_check_result srv_check_health\n" +
+		"3 b1 1 zd-127.0.0.1_80 127.0.0.1 2 0 1 1 2 1 0 4\n" +
+		"4 b2 1 zd-127.0.0.1_80 127.0.0.1 0 0 1 1 2 1 0 0\n" +
+		"4 b2 2 static 127.0.0.1 2 0 1 1 2 1 0 4\n"
+	stat := "# pxname,svname,scur,chkdown,\nb1,zd-127.0.0.1_80,3,1,\nb2,zd-127.0.0.1_80,0,1,\nb2,static,0,0,\n"
+	all, err := parseAll(info, "# name\nb1\nb2\nb3\n", state, stat)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(all) != 3 || len(all["b3"].Targets) != 0 {
+		t.Fatalf("parseAll = %+v, want b1, b2 and an empty b3", all)
+	}
+	b1, b2 := all["b1"].Targets, all["b2"].Targets
+	if len(b1) != 1 || b1[0].State != loadbalancer.StateHealthy || b1[0].Sessions != 3 {
+		t.Errorf("b1 = %+v, want one Healthy target with 3 sessions", b1)
+	}
+	if len(b2) != 1 || b2[0].State != loadbalancer.StateInitial || b2[0].Sessions != 0 {
+		t.Errorf("b2 = %+v, want one Initial target (static skipped)", b2)
+	}
+	if all["b1"].Generation == "" || all["b1"].Generation != all["b2"].Generation {
+		t.Errorf("generations %q, %q: want one, the process's", all["b1"].Generation, all["b2"].Generation)
 	}
 }
