@@ -227,7 +227,17 @@ func Setup(ctx context.Context, s *Scenario, o Options) (env *Environment, err e
 			return nil, err
 		}
 	}
-	if e.lb, err = e.factory.New(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
+	// The demo's own eye on the load balancer (the tracker that dates each
+	// drain, the settling checks) reads HAProxy afresh on every call: a
+	// shared reading could be a poll interval old, or half a resync
+	// interval while nothing moves, and would date drains late. ELBv2 is
+	// read through the controller's registry, whose poller is the only
+	// view AWS gives anyway.
+	observe := e.factory.New
+	if e.lbSpec.HAProxy != nil {
+		observe = provider.New
+	}
+	if e.lb, err = observe(e.lbSpec, e.lbSpec.InstanceNames()[0]); err != nil {
 		return nil, fmt.Errorf("connecting to the load balancer: %w", err)
 	}
 	e.closers = append(e.closers, e.lb.Close)
