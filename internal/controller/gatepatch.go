@@ -2,7 +2,6 @@ package controller
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -11,7 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -47,21 +46,8 @@ func PatchGateTrue(ctx context.Context, c client.Client, pod *corev1.Pod, gate, 
 // patchGate writes the pod's gate condition (see PatchGateTrue); since is
 // its lastTransitionTime.
 func patchGate(ctx context.Context, c client.Client, pod *corev1.Pod, gate string, status corev1.ConditionStatus, reason, message string, since time.Time) error {
-	cond, err := json.Marshal(map[string]string{"type": gate, "status": string(status), "reason": reason,
-		"message": message, "lastTransitionTime": since.UTC().Format(time.RFC3339)})
-	if err != nil {
-		return fmt.Errorf("encoding gate condition: %w", err)
-	}
-	patch := fmt.Sprintf(`{"metadata":{"uid":%q},"status":{"conditions":[%s]}}`, pod.UID, cond)
-	err = c.Status().Patch(ctx, pod, client.RawPatch(types.StrategicMergePatchType, []byte(patch)))
-	switch {
-	case err == nil, apierrors.IsNotFound(err):
-		return nil
-	case apierrors.IsConflict(err) || apierrors.IsInvalid(err):
-		return fmt.Errorf("%w: pod %s is not the one read (UID %s)", ErrPodReplaced, pod.Name, pod.UID)
-	default:
-		return fmt.Errorf("setting gate on pod %s: %w", pod.Name, err)
-	}
+	return patchPodCondition(ctx, c, pod, corev1.PodCondition{Type: corev1.PodConditionType(gate), Status: status, Reason: reason,
+		Message: message, LastTransitionTime: metav1.NewTime(since)})
 }
 
 // ErrPodReplaced says a pod was deleted and created again under the same
