@@ -28,6 +28,9 @@ func (i *Instance) dial(ctx context.Context) (*session, error) {
 	dctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	i.roundTrips.Add(1)
+	if i.tripsSeen != nil {
+		i.tripsSeen.Inc()
+	}
 	conn, err := i.dialer.DialContext(dctx, i.network, i.address)
 	if err != nil {
 		return nil, fmt.Errorf("connect to HAProxy runtime API %s: %w", i.address, err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 )
@@ -53,6 +54,9 @@ type Config struct {
 	// the zero value reads the asked backend in a round trip of its own per
 	// call.
 	Sharing Sharing
+	// RoundTrips, if set, counts the Runtime API connections the Instance
+	// opens (what RoundTrips returns), for a metric.
+	RoundTrips prometheus.Counter
 }
 
 // Instance manages zerodrop's servers on one HAProxy through its Runtime
@@ -66,6 +70,7 @@ type Instance struct {
 
 	sharing    Sharing
 	roundTrips atomic.Uint64
+	tripsSeen  prometheus.Counter
 
 	mu sync.Mutex
 	// parked holds when Remove put each "backend/address" in maintenance.
@@ -80,7 +85,7 @@ var _ loadbalancer.Instance = (*Instance)(nil)
 func New(cfg Config) (*Instance, error) {
 	i := &Instance{timeout: cmp.Or(cfg.Timeout, DefaultTimeout), log: cfg.Logger,
 		removeDelay: cmp.Or(cfg.RemoveDelay, DefaultRemoveDelay), parked: map[string]time.Time{},
-		sharing: cfg.Sharing, shared: newSharedState()}
+		sharing: cfg.Sharing, shared: newSharedState(), tripsSeen: cfg.RoundTrips}
 	if i.log.GetSink() == nil {
 		i.log = logr.Discard()
 	}

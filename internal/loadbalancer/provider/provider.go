@@ -25,7 +25,15 @@ import (
 type Factory struct {
 	elbv2          *elbv2.Registry
 	haproxySharing haproxy.Sharing
+	// haproxyTrips is MetricHAProxyRoundTrips (nil without a Registerer).
+	haproxyTrips *prometheus.CounterVec
 }
+
+// MetricHAProxyRoundTrips counts the Runtime API connections the
+// controller opens to each HAProxy instance, by runtime API (its socket
+// path or address): the load zerodrop puts on the instance, which shared
+// observation keeps independent of the number of bindings.
+const MetricHAProxyRoundTrips = "zerodrop_haproxy_round_trips_total"
 
 // Options configure a Factory.
 type Options struct {
@@ -76,7 +84,18 @@ func NewFactory(ctx context.Context, o Options) (*Factory, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Factory{elbv2: r, haproxySharing: o.HAProxySharing}, nil
+	f := &Factory{elbv2: r, haproxySharing: o.HAProxySharing}
+	if o.Registerer != nil {
+		f.haproxyTrips = prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: MetricHAProxyRoundTrips,
+			Help: "Runtime API connections opened to each HAProxy instance, by runtime API (socket path or address).",
+		}, []string{"runtime_api"})
+		if err := o.Registerer.Register(f.haproxyTrips); err != nil {
+			_ = r.Close()
+			return nil, fmt.Errorf("registering %s: %w", MetricHAProxyRoundTrips, err)
+		}
+	}
+	return f, nil
 }
 
 // New connects to the instance named instance of a load balancer with spec
@@ -84,7 +103,7 @@ func NewFactory(ctx context.Context, o Options) (*Factory, error) {
 func (f *Factory) New(lb v1alpha1.LoadBalancerSpec, instance string) (loadbalancer.Instance, error) {
 	switch {
 	case lb.HAProxy != nil:
-		return newHAProxy(lb.HAProxy, instance, f.haproxySharing)
+		return newHAProxy(lb.HAProxy, instance, f.haproxySharing, f.haproxyTrips)
 	case lb.ELBv2 != nil:
 		return newELBv2(f.elbv2, lb.ELBv2, instance)
 	default:

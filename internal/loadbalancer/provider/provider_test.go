@@ -2,9 +2,13 @@ package provider
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy"
@@ -75,5 +79,39 @@ func TestHAProxySharing(t *testing.T) {
 		case got != c.want:
 			t.Errorf("%s: %+v, want %+v", c.observation, got, c.want)
 		}
+	}
+}
+
+// TestFactory_countsHAProxyRoundTrips: every Runtime API connection an
+// HAProxy instance opens, failed ones too, counts once in
+// MetricHAProxyRoundTrips under the instance's runtime API; instances of
+// two LoadBalancers on the same socket share the series.
+func TestFactory_countsHAProxyRoundTrips(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	f, err := NewFactory(context.Background(), Options{Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sock := filepath.Join(t.TempDir(), "absent.sock")
+	spec := v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
+		Instances: []v1alpha1.HAProxyInstance{{Name: "a", Socket: sock}, {Name: "b", Address: "127.0.0.1:1"}}}}
+	for _, name := range []string{"a", "a", "b"} {
+		inst, err := f.New(spec, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := inst.Status(context.Background(), "be"); err == nil {
+			t.Fatalf("instance %s: Status on nothing listening succeeded", name)
+		}
+	}
+	want := `
+# HELP zerodrop_haproxy_round_trips_total Runtime API connections opened to each HAProxy instance, by runtime API (socket path or address).
+# TYPE zerodrop_haproxy_round_trips_total counter
+zerodrop_haproxy_round_trips_total{runtime_api="127.0.0.1:1"} 1
+zerodrop_haproxy_round_trips_total{runtime_api="` + sock + `"} 2
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), MetricHAProxyRoundTrips); err != nil {
+		t.Error(err)
 	}
 }
