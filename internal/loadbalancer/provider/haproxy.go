@@ -1,6 +1,8 @@
 package provider
 
 import (
+	"cmp"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
@@ -17,7 +19,7 @@ func newHAProxy(spec *v1alpha1.HAProxyLoadBalancer, instance string, sharing hap
 		}
 		cfg := haproxy.Config{SocketPath: inst.Socket, Address: inst.Address, Sharing: sharing}
 		if trips != nil {
-			cfg.RoundTrips = trips.WithLabelValues(inst.Socket + inst.Address)
+			cfg.RoundTrips = trips.WithLabelValues(cmp.Or(inst.Socket, inst.Address))
 		}
 		if d := spec.RemoveDelay; d != nil {
 			cfg.RemoveDelay = d.Duration

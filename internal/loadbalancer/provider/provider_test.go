@@ -94,10 +94,16 @@ func TestFactory_countsHAProxyRoundTrips(t *testing.T) {
 	}
 	defer f.Close()
 	sock := filepath.Join(t.TempDir(), "absent.sock")
-	spec := v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
+	lbA := v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
 		Instances: []v1alpha1.HAProxyInstance{{Name: "a", Socket: sock}, {Name: "b", Address: "127.0.0.1:1"}}}}
-	for _, name := range []string{"a", "a", "b"} {
-		inst, err := f.New(spec, name)
+	lbB := v1alpha1.LoadBalancerSpec{HAProxy: &v1alpha1.HAProxyLoadBalancer{
+		Instances: []v1alpha1.HAProxyInstance{{Name: "other", Socket: sock}}}}
+	for _, c := range []struct {
+		spec v1alpha1.LoadBalancerSpec
+		name string
+	}{{lbA, "a"}, {lbB, "other"}, {lbA, "b"}} {
+		name := c.name
+		inst, err := f.New(c.spec, name)
 		if err != nil {
 			t.Fatal(err)
 		}
