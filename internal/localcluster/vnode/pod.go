@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -28,8 +29,9 @@ const minimumGracePeriod = 2 * time.Second
 // defaultGracePeriod applies when a pod has no terminationGracePeriodSeconds.
 const defaultGracePeriod = 30 * time.Second
 
-// statusResync forces a status patch this often even without changes, so a
-// status overwritten by someone else converges back.
+// statusResync is how often the status is compared with the API's copy of
+// it (the pod watch's), and patched if they differ, so a status overwritten
+// by someone else converges back, as kubelet's status manager does.
 const statusResync = 10 * time.Second
 
 // initContainerTimeout bounds an init container run on the host.
@@ -174,7 +176,7 @@ func (w *podWorker) run() {
 		case <-w.kick:
 			w.publish(false)
 		case <-resync.C:
-			w.publish(true)
+			w.publish(!w.apiStatusCurrent())
 		}
 	}
 }
@@ -775,6 +777,45 @@ func (w *podWorker) publish(force bool) {
 	case ready != corev1.ConditionTrue && prev == corev1.ConditionTrue:
 		w.emit(EventPodNotReady, "", "")
 	}
+}
+
+// apiStatusCurrent reports whether the pod as last seen on the watch holds
+// the owned status the node would write now: a resync then sends nothing
+// (kubelet patches only a status that differs; an unconditional patch of
+// every pod every resync was, at 1,500 pods, 150 writes per second that
+// starved the API server).
+func (w *podWorker) apiStatusCurrent() bool {
+	w.pubMu.Lock()
+	defer w.pubMu.Unlock()
+	w.mu.Lock()
+	pod := w.pod
+	mem := maps.Clone(w.condMem)
+	status := desiredStatus(pod, w.stateLocked(), mem, time.Now())
+	w.mu.Unlock()
+	want, err := statusPatch(status)
+	if err != nil || string(want) != string(w.lastPatch) {
+		return false
+	}
+	have, err := statusPatch(ownedPart(pod.Status, status))
+	return err == nil && string(have) == string(want)
+}
+
+// ownedPart is the part of status that desired, a status the node
+// computed, sets: the same fields, and only the conditions of its types.
+func ownedPart(status, desired corev1.PodStatus) corev1.PodStatus {
+	out := corev1.PodStatus{
+		ObservedGeneration: status.ObservedGeneration, Phase: status.Phase,
+		HostIP: status.HostIP, HostIPs: status.HostIPs, PodIP: status.PodIP, PodIPs: status.PodIPs,
+		StartTime: status.StartTime, InitContainerStatuses: status.InitContainerStatuses, ContainerStatuses: status.ContainerStatuses,
+	}
+	for _, want := range desired.Conditions {
+		for _, c := range status.Conditions {
+			if c.Type == want.Type {
+				out.Conditions = append(out.Conditions, c)
+			}
+		}
+	}
+	return out
 }
 
 // statusPatch encodes status as a strategic merge patch of the status

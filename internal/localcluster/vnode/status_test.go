@@ -129,3 +129,37 @@ func TestProbeCounter_observe(t *testing.T) {
 		t.Errorf("liveness must start successful, as in kubelet")
 	}
 }
+
+// TestOwnedPart_matchesWhatWasWritten proves a resync finds nothing to send
+// for a pod whose status holds what the node wrote beside conditions of
+// others (a gate, PodScheduled), and something once an owned condition
+// differs.
+func TestOwnedPart_matchesWhatWasWritten(t *testing.T) {
+	now := time.Now()
+	pod := &corev1.Pod{}
+	st := podState{Phase: corev1.PodRunning, PodIP: "127.100.0.5", HostIP: "127.100.0.1", StartTime: now,
+		Containers: []containerState{{Name: "app", Running: true, Started: true, Ready: true}}}
+	desired := desiredStatus(pod, st, conditionMemory{}, now)
+	api := *desired.DeepCopy()
+	api.Conditions = append([]corev1.PodCondition{{Type: corev1.PodScheduled, Status: corev1.ConditionTrue}}, api.Conditions...)
+	api.Conditions = append(api.Conditions, corev1.PodCondition{Type: "target-health.zerodrop.dev/b", Status: corev1.ConditionFalse})
+	want, err := statusPatch(desired)
+	if err != nil {
+		t.Fatal(err)
+	}
+	have, err := statusPatch(ownedPart(api, desired))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(have) != string(want) {
+		t.Errorf("owned part of the API's status:\n%s\nwant what was written:\n%s", have, want)
+	}
+	for i := range api.Conditions {
+		if api.Conditions[i].Type == corev1.PodReady {
+			api.Conditions[i].Status = corev1.ConditionFalse // someone overwrote it
+		}
+	}
+	if have, _ := statusPatch(ownedPart(api, desired)); string(have) == string(want) {
+		t.Error("an overwritten Ready condition compares equal to what the node wants")
+	}
+}
