@@ -199,18 +199,23 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 	if err := m.Reader.List(ctx, &bindings, client.InNamespace(ns)); err != nil {
 		return nil, nil, fmt.Errorf("listing bindings: %w", err)
 	}
-	var gates []string
-	var drains []drainTarget
+	var relevant []*v1alpha1.TargetBinding
 	for i := range bindings.Items {
 		b := &bindings.Items[i]
-		if !b.DeletionTimestamp.IsZero() || (!b.GateEnabled() && !b.DrainWaitEnabled()) {
-			continue
+		if b.DeletionTimestamp.IsZero() && (b.GateEnabled() || b.DrainWaitEnabled()) {
+			relevant = append(relevant, b)
 		}
-		svc := &corev1.Service{}
-		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: b.Spec.ServiceRef.Name}, svc); apierrors.IsNotFound(err) {
+	}
+	services, err := m.servicesOf(ctx, ns, relevant)
+	if err != nil {
+		return nil, nil, err
+	}
+	var gates []string
+	var drains []drainTarget
+	for _, b := range relevant {
+		svc := services[b.Spec.ServiceRef.Name]
+		if svc == nil {
 			continue // no Service yet: nothing selects the pod
-		} else if err != nil {
-			return nil, nil, fmt.Errorf("getting service %s/%s of binding %s: %w", ns, b.Spec.ServiceRef.Name, b.Name, err)
 		}
 		sel, err := targets.Resolve(svc, b.Spec.ServiceRef)
 		if err != nil || !sel.Selects(pod) {
@@ -224,6 +229,37 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 		}
 	}
 	return gates, drains, nil
+}
+
+// servicesOf returns, by name, the Services the bindings name that exist:
+// one GET for one binding, else one LIST of the namespace's Services, so
+// that a pod's admission costs the same few requests however many bindings
+// its namespace holds (a GET per binding was 100 requests per pod in a
+// namespace of 100 bindings, and pod creation waited on them).
+func (m *PodMutator) servicesOf(ctx context.Context, ns string, bindings []*v1alpha1.TargetBinding) (map[string]*corev1.Service, error) {
+	out := map[string]*corev1.Service{}
+	switch len(bindings) {
+	case 0:
+		return out, nil
+	case 1:
+		name := bindings[0].Spec.ServiceRef.Name
+		svc := &corev1.Service{}
+		if err := m.Reader.Get(ctx, types.NamespacedName{Namespace: ns, Name: name}, svc); apierrors.IsNotFound(err) {
+			return out, nil
+		} else if err != nil {
+			return nil, fmt.Errorf("getting service %s/%s of binding %s: %w", ns, name, bindings[0].Name, err)
+		}
+		out[name] = svc
+		return out, nil
+	}
+	var list corev1.ServiceList
+	if err := m.Reader.List(ctx, &list, client.InNamespace(ns)); err != nil {
+		return nil, fmt.Errorf("listing the services of namespace %s: %w", ns, err)
+	}
+	for i := range list.Items {
+		out[list.Items[i].Name] = &list.Items[i]
+	}
+	return out, nil
 }
 
 // addReadinessGates adds to p the gates the pod lacks.

@@ -259,3 +259,71 @@ func TestPodMutator_Handle_injectsTheCABundleInForce(t *testing.T) {
 		}
 	}
 }
+
+// TestPodMutator_Handle_readsServicesOncePerPod proves a pod's admission
+// reads its namespace's Services in one LIST when several bindings are
+// there, however many: the gates of the bindings whose Service selects the
+// pod, none for a binding without a Service or selecting other pods.
+func TestPodMutator_Handle_readsServicesOncePerPod(t *testing.T) {
+	calls := map[string]int{}
+	count := interceptor.Funcs{
+		Get: func(ctx context.Context, c client.WithWatch, key client.ObjectKey, obj client.Object, opts ...client.GetOption) error {
+			calls[fmt.Sprintf("get %T", obj)]++
+			return c.Get(ctx, key, obj, opts...)
+		},
+		List: func(ctx context.Context, c client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			calls[fmt.Sprintf("list %T", list)]++
+			return c.List(ctx, list, opts...)
+		},
+	}
+	m, _ := mutatorFixture(t, count)
+	c := m.Reader.(client.Client)
+	ctx := context.Background()
+	for i := range 20 {
+		name := fmt.Sprintf("web-%d", i)
+		app := "web"
+		if i%2 == 1 {
+			app = "other" // selects other pods
+		}
+		if i != 19 { // binding web-19 has no Service
+			if err := c.Create(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: corev1.ServiceSpec{
+				Selector: map[string]string{"app": app},
+				Ports:    []corev1.ServicePort{{Name: "http", Port: 80, TargetPort: intstr.FromString("http")}},
+			}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := c.Create(ctx, &v1alpha1.TargetBinding{ObjectMeta: metav1.ObjectMeta{Namespace: "shop", Name: name}, Spec: v1alpha1.TargetBindingSpec{
+			ServiceRef: v1alpha1.ServiceReference{Name: name, Port: intstr.FromString("http")}, LoadBalancerRef: "edge", Backend: name,
+		}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clear(calls)
+	resp := m.Handle(ctx, request(futurePod))
+	if !resp.Allowed {
+		t.Fatalf("response = %+v", resp.AdmissionResponse)
+	}
+	want := map[string]int{"get *v1.Namespace": 1, "list *v1alpha1.TargetBindingList": 1, "list *v1.ServiceList": 1}
+	if !reflect.DeepEqual(calls, want) {
+		t.Errorf("reads = %v, want %v", calls, want)
+	}
+	var ops []Op
+	if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+		t.Fatalf("patch %s: %v", resp.Patch, err)
+	}
+	var gates []string
+	for _, op := range ops {
+		if strings.HasPrefix(op.Path, "/spec/readinessGates") {
+			raw, _ := json.Marshal(op.Value)
+			gates = append(gates, string(raw))
+		}
+	}
+	joined := strings.Join(gates, " ")
+	for i := range 20 {
+		gate := `"` + v1alpha1.GateConditionType(fmt.Sprintf("web-%d", i)) + `"`
+		if got, wantGate := strings.Contains(joined, gate), i%2 == 0 && i != 19; got != wantGate {
+			t.Errorf("gate of binding web-%d injected %v, want %v (patch %s)", i, got, wantGate, resp.Patch)
+		}
+	}
+}
