@@ -23,6 +23,7 @@
 package process
 
 import (
+	"bufio"
 	"bytes"
 	"cmp"
 	"context"
@@ -118,7 +119,15 @@ type Config struct {
 	StartTimeout time.Duration
 	// Logger receives start, reload and stop events.
 	Logger logr.Logger
+	// Events keeps the backends' log (server state changes: "Server b/s is
+	// UP, reason: ...", drain, maintenance) in a ring, EventRing, that
+	// FollowEvents streams. Frontends log nothing, so requests cost no log
+	// line.
+	Events bool
 }
+
+// EventRing is the ring buffer Config.Events logs server state changes to.
+const EventRing = "zerodrop-events"
 
 // Process is a running HAProxy master and its worker. Its methods are safe
 // for concurrent use.
@@ -286,6 +295,13 @@ func (p *Process) render() string {
 	}
 	w("    stats timeout 1m")
 	w("    hard-stop-after 10s")
+	if p.cfg.Events {
+		w("    log ring@%s local0 notice", EventRing)
+		w("")
+		w("ring %s", EventRing)
+		w("    format raw")
+		w("    size 4194304")
+	}
 	w("")
 	w("defaults")
 	w("    mode http")
@@ -315,6 +331,9 @@ func (p *Process) render() string {
 			w("    mode tcp")
 		}
 		w("    balance roundrobin")
+		if p.cfg.Events {
+			w("    log global")
+		}
 		w("    option httpchk GET %s", cmp.Or(be.HealthPath, DefaultHealthPath))
 		w("    http-check expect status 200")
 		if be.CheckTimeout > 0 {
@@ -538,6 +557,41 @@ func (p *Process) RuntimeAddress() netip.AddrPort { return p.runtimeTCP }
 // HAProxy's whole answer (tests use it to look at what HAProxy holds).
 func (p *Process) RuntimeCommand(ctx context.Context, cmd string) (string, error) {
 	return command(ctx, p.RuntimeSocket(), cmd)
+}
+
+// FollowEvents streams the lines HAProxy logs to EventRing from now on
+// (Config.Events), calling fn with each line and the time it arrived,
+// until ctx is done or HAProxy closes the connection (a reload or a stop).
+// It returns nil when ctx ends it.
+func (p *Process) FollowEvents(ctx context.Context, fn func(at time.Time, line string)) error {
+	if !p.cfg.Events {
+		return errors.New("haproxy process: started without Config.Events")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", p.RuntimeSocket())
+	if err != nil {
+		return fmt.Errorf("connect to the runtime API: %w", err)
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+	// -w waits for new events, -n skips those already in the ring.
+	if _, err := conn.Write([]byte("show events " + EventRing + " -w -n\n")); err != nil {
+		return fmt.Errorf("ask for events: %w", err)
+	}
+	sc := bufio.NewScanner(conn)
+	for sc.Scan() {
+		if line := strings.TrimSpace(sc.Text()); line != "" {
+			fn(time.Now(), line)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read events: %w", err)
+	}
+	return errors.New("haproxy process: the runtime API closed the event stream")
 }
 
 // MasterSocket is the master CLI's unix socket.

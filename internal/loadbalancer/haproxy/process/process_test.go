@@ -121,3 +121,60 @@ func TestProcess_render(t *testing.T) {
 		t.Errorf("backend b without CheckTimeout and TCP has a timeout check or mode tcp:\n%s", out)
 	}
 }
+
+// TestProcess_followEvents checks that with Config.Events a server's state
+// change reaches FollowEvents as HAProxy logs it, and that a process
+// started without it says so.
+func TestProcess_followEvents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := testConfig()
+	cfg.Events = true
+	p, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	if _, err := p.RuntimeCommand(ctx, "experimental-mode on; add server app/s1 127.42.250.2:9 check"); err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 16)
+	followCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() {
+		done <- p.FollowEvents(followCtx, func(_ time.Time, line string) { lines <- line })
+	}()
+	// The stream is open once a command sent after it shows up: send the
+	// change until its line arrives.
+	var got string
+	for got == "" {
+		if _, err := p.RuntimeCommand(ctx, "set server app/s1 state ready"); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got = <-lines:
+		case <-time.After(200 * time.Millisecond):
+			if _, err := p.RuntimeCommand(ctx, "set server app/s1 state maint"); err != nil {
+				t.Fatal(err)
+			}
+		case <-ctx.Done():
+			t.Fatal("no event line within a minute")
+		}
+	}
+	if !strings.HasPrefix(got, "Server app/s1 ") {
+		t.Errorf("event line %q, want one about Server app/s1", got)
+	}
+	stop()
+	if err := <-done; err != nil {
+		t.Errorf("FollowEvents after its context ended: %v, want nil", err)
+	}
+
+	plain, err := Start(ctx, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	if err := plain.FollowEvents(ctx, func(time.Time, string) {}); err == nil || !strings.Contains(err.Error(), "Config.Events") {
+		t.Errorf("FollowEvents without Config.Events: %v, want an error naming Config.Events", err)
+	}
+}
