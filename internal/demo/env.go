@@ -351,7 +351,12 @@ func (e *Environment) startHAProxy(ctx context.Context) (*process.Process, error
 }
 
 // installCRDs creates zerodrop's CRDs and waits until they are served.
-func (e *Environment) installCRDs(ctx context.Context) error {
+func (e *Environment) installCRDs(ctx context.Context) error { return InstallCRDs(ctx, e.Client) }
+
+// InstallCRDs creates zerodrop's CRDs (the embedded ones) through c and
+// waits until the API server serves them; CRDs that exist are kept. c's
+// scheme must know apiextensions/v1.
+func InstallCRDs(ctx context.Context, c client.Client) error {
 	entries, err := fs.ReadDir(crd.Files, ".")
 	if err != nil {
 		return fmt.Errorf("reading embedded CRDs: %w", err)
@@ -365,16 +370,16 @@ func (e *Environment) installCRDs(ctx context.Context) error {
 		if err := yaml.Unmarshal(data, obj); err != nil {
 			return fmt.Errorf("decoding CRD %s: %w", ent.Name(), err)
 		}
-		if err := e.Client.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
+		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("creating CRD %s: %w", obj.Name, err)
 		}
 		err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, time.Minute, true, func(ctx context.Context) (bool, error) {
 			got := &apiextensionsv1.CustomResourceDefinition{}
-			if err := e.Client.Get(ctx, client.ObjectKeyFromObject(obj), got); err != nil {
+			if err := c.Get(ctx, client.ObjectKeyFromObject(obj), got); err != nil {
 				return false, nil
 			}
-			for _, c := range got.Status.Conditions {
-				if c.Type == apiextensionsv1.Established && c.Status == apiextensionsv1.ConditionTrue {
+			for _, cond := range got.Status.Conditions {
+				if cond.Type == apiextensionsv1.Established && cond.Status == apiextensionsv1.ConditionTrue {
 					return true, nil
 				}
 			}

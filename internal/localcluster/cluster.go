@@ -19,6 +19,7 @@ import (
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
@@ -115,6 +116,13 @@ type Options struct {
 	Images []string
 	// PauseImage is the real nodes' sandbox image (default podapp.Image).
 	PauseImage string
+	// PodsPerNode is each virtual node's pod capacity (zero: kubelet's
+	// default, 110).
+	PodsPerNode int
+	// ControllerManagerQPS is kube-controller-manager's --kube-api-qps,
+	// with a burst of twice as much (zero: its default, 20 per second per
+	// controller, which bounds how fast a ReplicaSet creates pods).
+	ControllerManagerQPS int
 }
 
 // Cluster is a running local cluster. Its methods are safe for concurrent use.
@@ -135,6 +143,9 @@ type Cluster struct {
 	images     []string
 	pauseImage string
 	observer   *podObserver
+	// podsPerNode and kcmQPS are Options.PodsPerNode and
+	// Options.ControllerManagerQPS.
+	podsPerNode, kcmQPS int
 
 	hub *eventHub
 
@@ -165,6 +176,10 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, firstNode: opts.FirstNodeIndex, hub: newEventHub(),
 		binDir: binDir, images: opts.Images, pauseImage: opts.PauseImage,
+		podsPerNode: opts.PodsPerNode, kcmQPS: opts.ControllerManagerQPS,
+	}
+	if opts.PodsPerNode < 0 || opts.ControllerManagerQPS < 0 {
+		return nil, fmt.Errorf("localcluster: PodsPerNode %d and ControllerManagerQPS %d must not be negative", opts.PodsPerNode, opts.ControllerManagerQPS)
 	}
 	if c.pauseImage == "" {
 		c.pauseImage = podapp.Image
@@ -314,7 +329,7 @@ func (c *Cluster) start(ctx context.Context, binDir string, nodes, realNodes int
 	if err := writeKubeconfig(kcmKubeconfig, c.apiAddr, c.pki.ca.certPEM, kcmKP, "system:kube-controller-manager"); err != nil {
 		return err
 	}
-	kcm, err := c.startComponent(ComponentControllerManager, binDir, logDir, []string{
+	kcmArgs := []string{
 		"--kubeconfig=" + kcmKubeconfig,
 		"--bind-address=127.0.0.1",
 		"--secure-port=" + strconv.Itoa(kcmPort),
@@ -329,7 +344,11 @@ func (c *Cluster) start(ctx context.Context, binDir string, nodes, realNodes int
 		"--node-monitor-period=2s",
 		"--node-monitor-grace-period=20s",
 		"--profiling=false",
-	})
+	}
+	if c.kcmQPS > 0 {
+		kcmArgs = append(kcmArgs, "--kube-api-qps="+strconv.Itoa(c.kcmQPS), "--kube-api-burst="+strconv.Itoa(2*c.kcmQPS))
+	}
+	kcm, err := c.startComponent(ComponentControllerManager, binDir, logDir, kcmArgs)
 	if err != nil {
 		return err
 	}
@@ -618,6 +637,7 @@ func (c *Cluster) AddNode(ctx context.Context) (*vnode.Agent, error) {
 		Client:     client,
 		Dir:        filepath.Join(c.dir, "nodes", name),
 		ImageRoots: c.imageRoots,
+		Capacity:   c.capacity(),
 		APIServer:  "https://" + c.apiAddr,
 		CAData:     c.pki.ca.certPEM,
 		OnEvent: func(e vnode.Event) {
@@ -665,6 +685,19 @@ func (c *Cluster) AddNode(ctx context.Context) (*vnode.Agent, error) {
 	default:
 	}
 	return agent, nil
+}
+
+// capacity is a virtual node's capacity: vnode's default, or with
+// Options.PodsPerNode pods.
+func (c *Cluster) capacity() corev1.ResourceList {
+	if c.podsPerNode == 0 {
+		return nil
+	}
+	return corev1.ResourceList{
+		corev1.ResourceCPU:    resource.MustParse("64"),
+		corev1.ResourceMemory: resource.MustParse("256Gi"),
+		corev1.ResourcePods:   *resource.NewQuantity(int64(c.podsPerNode), resource.DecimalSI),
+	}
 }
 
 // nodeSchedulable reports whether n is Ready and carries none of the taints
