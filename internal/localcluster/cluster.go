@@ -579,6 +579,12 @@ func poll(ctx context.Context, interval time.Duration, cond func() (bool, error)
 	}
 }
 
+// nodeQPS and nodeBurst are kubelet's defaults for its API client.
+const (
+	nodeQPS   = 50
+	nodeBurst = 100
+)
+
 // clientConfig returns a rest.Config for the API server with kp's identity.
 func (c *Cluster) clientConfig(kp keyPair) (*rest.Config, error) {
 	return &rest.Config{
@@ -627,6 +633,9 @@ func (c *Cluster) AddNode(ctx context.Context) (*vnode.Agent, error) {
 	if err != nil {
 		return nil, err
 	}
+	// kubelet's own client limits (--kube-api-qps, --kube-api-burst): a
+	// node never writes faster than a real one would.
+	cfg.QPS, cfg.Burst = nodeQPS, nodeBurst
 	client, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("creating client for node %s: %w", name, err)

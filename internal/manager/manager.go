@@ -195,6 +195,7 @@ func New(ctx context.Context, cfg *rest.Config, o Options) (ctrl.Manager, error)
 	}
 	mgr.GetWebhookServer().Register(zdwebhook.PodMutatePath, &webhook.Admission{Handler: &zdwebhook.PodMutator{
 		Reader:   mgr.GetAPIReader(),
+		Cache:    mgr.GetCache(),
 		Decoder:  admission.NewDecoder(scheme),
 		Drain:    o.Drain,
 		Recorder: mgr.GetEventRecorder("zerodrop-webhook"),

@@ -10,6 +10,10 @@ import (
 // internal error, by reason (the Reason* values).
 const MetricErrors = "zerodrop_webhook_errors_total"
 
+// MetricCacheReads counts pods whose bindings were read from the
+// controller's cache because the live read failed or was late.
+const MetricCacheReads = "zerodrop_webhook_cache_reads_total"
+
 // Values of MetricErrors' "reason" label.
 const (
 	// ReasonDecode: the admitted object could not be decoded as a pod.
@@ -25,7 +29,8 @@ const (
 
 // Metrics are the webhook's Prometheus collectors.
 type Metrics struct {
-	Errors *prometheus.CounterVec
+	Errors     *prometheus.CounterVec
+	CacheReads prometheus.Counter
 }
 
 // NewMetrics creates the collectors and registers them with reg.
@@ -35,9 +40,16 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: MetricErrors,
 			Help: "Pods the webhook admitted unchanged (no readiness gate, no drain wait) because of an internal error, by reason.",
 		}, []string{"reason"}),
+		CacheReads: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: MetricCacheReads,
+			Help: "Pods whose bindings the webhook read from the controller's cache because the API server did not answer the live read in time.",
+		}),
 	}
 	if err := reg.Register(m.Errors); err != nil {
 		return nil, fmt.Errorf("registering %s: %w", MetricErrors, err)
+	}
+	if err := reg.Register(m.CacheReads); err != nil {
+		return nil, fmt.Errorf("registering %s: %w", MetricCacheReads, err)
 	}
 	// Every reason's series exists from the start at 0, so that alerts on
 	// increase() count the first error.

@@ -327,3 +327,53 @@ func TestPodMutator_Handle_readsServicesOncePerPod(t *testing.T) {
 		}
 	}
 }
+
+// TestPodMutator_Handle_readsTheCacheWhenTheAPIServerIsLate covers the
+// fallback: the live reads fail (here at once; in the cluster-scale
+// benchmark they timed out), the cache holds the binding, and the pod gets
+// its gate, counted in MetricCacheReads and not as an error. With the cache
+// failing too, the pod is admitted unchanged, as before.
+func TestPodMutator_Handle_readsTheCacheWhenTheAPIServerIsLate(t *testing.T) {
+	late := interceptor.Funcs{
+		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+			return context.DeadlineExceeded
+		},
+		List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+			return context.DeadlineExceeded
+		},
+	}
+	for _, tc := range []struct {
+		name          string
+		cacheFails    bool
+		wantGate      bool
+		wantCacheRead float64
+		wantErrors    float64
+	}{
+		{name: "cache answers", wantGate: true, wantCacheRead: 1},
+		{name: "cache fails too", cacheFails: true, wantCacheRead: 1, wantErrors: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _ := mutatorFixture(t, late)
+			var cacheFuncs interceptor.Funcs
+			if tc.cacheFails {
+				cacheFuncs = late
+			}
+			cached, _ := mutatorFixture(t, cacheFuncs)
+			m.Cache = cached.Reader
+			resp := m.Handle(context.Background(), request(futurePod))
+			if !resp.Allowed {
+				t.Fatalf("response = %+v", resp.AdmissionResponse)
+			}
+			gate := v1alpha1.GateConditionType("web")
+			if got := strings.Contains(string(resp.Patch), string(gate)); got != tc.wantGate {
+				t.Errorf("gate injected %v, want %v (patch %s)", got, tc.wantGate, resp.Patch)
+			}
+			if got := testutil.ToFloat64(m.Metrics.CacheReads); got != tc.wantCacheRead {
+				t.Errorf("%s = %v, want %v", MetricCacheReads, got, tc.wantCacheRead)
+			}
+			if got := testutil.ToFloat64(m.Metrics.Errors.WithLabelValues(ReasonReadBindings)); got != tc.wantErrors {
+				t.Errorf("%s{reason=%s} = %v, want %v", MetricErrors, ReasonReadBindings, got, tc.wantErrors)
+			}
+		})
+	}
+}

@@ -123,9 +123,9 @@ func BenchmarkClusterScale(b *testing.B) {
 		controllerQPS: envIntOr0(b, "ZERODROP_CLUSTER_CONTROLLER_QPS"),
 		window:        20 * time.Second,
 	}
-	res := runClusterScale(b, cfg)
+	res, nodes := runClusterScale(b, cfg)
 	per, shared := res[0], res[1]
-	b.Logf("%d zerodrop Deployments × %d pods (+%d plain), %d rolled per phase, 2 HAProxy instances, %d virtual nodes:", cfg.deployments, cfg.replicas, cfg.plain, cfg.rolled, res[0].nodes)
+	b.Logf("%d zerodrop Deployments × %d pods (+%d plain), %d rolled per phase, 2 HAProxy instances, %d virtual nodes:", cfg.deployments, cfg.replicas, cfg.plain, cfg.rolled, nodes)
 	for _, r := range res {
 		b.Logf("%s", r)
 	}
@@ -166,7 +166,6 @@ type rate struct {
 // clusterPhase is what one phase measured.
 type clusterPhase struct {
 	observation string
-	nodes       int
 	settled     clusterWindow
 	rolling     clusterWindow
 	// rssMiB is the controller's resident set at the end of the rollout,
@@ -218,8 +217,9 @@ type clusterScale struct {
 	nodes                                          int
 }
 
-// runClusterScale sets the scenario up and runs its two phases.
-func runClusterScale(tb testing.TB, cfg clusterScaleConfig) []clusterPhase {
+// runClusterScale sets the scenario up and runs its two phases; it
+// returns what each measured and the number of virtual nodes.
+func runClusterScale(tb testing.TB, cfg clusterScaleConfig) ([]clusterPhase, int) {
 	tb.Helper()
 	if cfg.deployments < 2*cfg.rolled {
 		tb.Fatalf("ZERODROP_CLUSTER_DEPLOYMENTS %d: want at least twice ZERODROP_CLUSTER_ROLLED (%d), one set per phase", cfg.deployments, cfg.rolled)
@@ -235,7 +235,7 @@ func runClusterScale(tb testing.TB, cfg clusterScaleConfig) []clusterPhase {
 		}
 		out = append(out, s.phase(tb, ctx, obs, set, i+2))
 	}
-	return out
+	return out, s.nodes
 }
 
 func setupClusterScale(tb testing.TB, ctx context.Context, cfg clusterScaleConfig) *clusterScale {
@@ -441,7 +441,7 @@ func (s *clusterScale) waitRolledOut(ctx context.Context, timeout time.Duration,
 func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set []int, revision int) clusterPhase {
 	tb.Helper()
 	logf := progress(tb)
-	r := clusterPhase{observation: obs, nodes: s.nodes}
+	r := clusterPhase{observation: obs}
 	s.stopController(tb)
 	s.startController(tb, ctx, obs)
 	// The new controller lists, registers nothing new, and settles: a
@@ -534,17 +534,24 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 			}
 		}})
 	})
-	var zdErr error
+	// The rollout's own error is kept here: the load reports it only in
+	// its verdict, and figures from a rollout that did not finish are not
+	// figures.
+	var zdErr, rollErr error
 	r.requestsZerodrop, r.failedZerodrop, zdErr = lane(zdTargets, &verify.Step{Name: "rollout", Run: func(ctx context.Context) error {
 		defer close(rolled)
-		return rollout(ctx)
+		rollErr = rollout(ctx)
+		return rollErr
 	}})
 	plainDone.Wait()
-	if rollEnd.IsZero() {
-		tb.Fatalf("%s: the rollout did not run: %v", obs, zdErr)
-	}
-	if err := errors.Join(zdErr, plainErr); err != nil && r.requestsZerodrop == 0 {
+	if err := errors.Join(zdErr, plainErr); err != nil {
 		tb.Fatalf("%s: load: %v", obs, err)
+	}
+	if rollEnd.IsZero() {
+		tb.Fatalf("%s: the rollout did not run", obs)
+	}
+	if rollErr != nil {
+		tb.Fatalf("%s: rollout: %v", obs, rollErr)
 	}
 	r.rollout = rollEnd.Sub(rollStart)
 	after := s.sample(tb)

@@ -83,6 +83,11 @@ type podWorker struct {
 
 	pubMu     sync.Mutex
 	lastPatch []byte
+	// retry is the wait before the next attempt after a failed patch:
+	// doubled on each failure up to statusResync, reset on success (a
+	// fixed short retry of every pod at once was, with the API server
+	// answering 429, a storm that kept it overloaded).
+	retry time.Duration
 }
 
 func newPodWorker(parent context.Context, a *Agent, pod *corev1.Pod, ip netip.Addr) *podWorker {
@@ -746,10 +751,11 @@ func (w *podWorker) publish(force bool) {
 	if err != nil {
 		if !apierrors.IsNotFound(err) && w.ctx.Err() == nil {
 			w.log.Error(err, "statusPatchFailed")
-			// Try again soon.
+			w.retry = nextRetry(w.retry)
+			wait := w.retry
 			go func() {
 				select {
-				case <-time.After(500 * time.Millisecond):
+				case <-time.After(wait):
 					signal(w.kick)
 				case <-w.ctx.Done():
 				}
@@ -757,7 +763,7 @@ func (w *podWorker) publish(force bool) {
 		}
 		return
 	}
-	w.lastPatch = body
+	w.lastPatch, w.retry = body, 0
 	var ready corev1.ConditionStatus
 	for _, c := range status.Conditions {
 		if c.Type == corev1.PodReady {
@@ -777,6 +783,18 @@ func (w *podWorker) publish(force bool) {
 	case ready != corev1.ConditionTrue && prev == corev1.ConditionTrue:
 		w.emit(EventPodNotReady, "", "")
 	}
+}
+
+// firstRetry is the wait after a status patch's first failure.
+const firstRetry = 500 * time.Millisecond
+
+// nextRetry is the wait after another failure when the last wait was
+// last: doubled, from firstRetry up to statusResync.
+func nextRetry(last time.Duration) time.Duration {
+	if last <= 0 {
+		return firstRetry
+	}
+	return min(2*last, statusResync)
 }
 
 // apiStatusCurrent reports whether the pod as last seen on the watch holds

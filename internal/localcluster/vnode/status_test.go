@@ -1,6 +1,7 @@
 package vnode
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -161,5 +162,18 @@ func TestOwnedPart_matchesWhatWasWritten(t *testing.T) {
 	}
 	if have, _ := statusPatch(ownedPart(api, desired)); string(have) == string(want) {
 		t.Error("an overwritten Ready condition compares equal to what the node wants")
+	}
+}
+
+func TestNextRetry_doublesUpToTheResync(t *testing.T) {
+	var got []time.Duration
+	var d time.Duration
+	for range 7 {
+		d = nextRetry(d)
+		got = append(got, d)
+	}
+	want := []time.Duration{500 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second, statusResync, statusResync}
+	if !slices.Equal(got, want) {
+		t.Errorf("retries %v, want %v", got, want)
 	}
 }
