@@ -3,6 +3,7 @@ package controller
 import (
 	"context"
 	"net/netip"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,7 +67,8 @@ func newReconcilerFixture(t *testing.T, pods ...*corev1.Pod) *reconcilerFixture 
 		WithStatusSubresource(&v1alpha1.TargetBinding{}, &corev1.Pod{}).
 		WithIndex(&v1alpha1.TargetBinding{}, IndexLoadBalancerRef, func(o client.Object) []string {
 			return []string{o.(*v1alpha1.TargetBinding).Spec.LoadBalancerRef}
-		}).Build()
+		}).
+		WithIndex(&corev1.Pod{}, IndexPodGate, podGateBindings).Build()
 	inst := fake.New("be")
 	metrics, err := NewMetrics(prometheus.NewRegistry())
 	if err != nil {
@@ -200,5 +202,39 @@ func TestTargetBindingReconciler_doesNotPutBackATargetWhosePodIsTerminating(t *t
 	f.reconcile()
 	if regs := f.lb.CallsTo(fake.MethodRegister); len(regs) != 1 {
 		t.Errorf("Register calls %+v: a serving pod's draining target is put back in service", regs)
+	}
+}
+
+// TestTargetBindingReconciler_listsOnlyItsOwnPods covers listPods' narrowed
+// lists: a pod the Service selects is registered, a pod that carries the
+// binding's gate but is no longer selected (relabelled) has its gate
+// released, and a pod of the namespace that is neither is not touched.
+func TestTargetBindingReconciler_listsOnlyItsOwnPods(t *testing.T) {
+	relabelled := gatedPod("moved", "10.0.0.2")
+	relabelled.Labels = map[string]string{"app": "other"}
+	stranger := gatedPod("stranger", "10.0.0.3")
+	stranger.Labels, stranger.Spec.ReadinessGates = map[string]string{"app": "other"}, nil
+	f := newReconcilerFixture(t, gatedPod("a", "10.0.0.1"), relabelled, stranger)
+	f.reconcile()
+	regs := f.lb.CallsTo(fake.MethodRegister)
+	if len(regs) != 1 || len(regs[0].Targets) != 1 || regs[0].Targets[0].Address != netip.MustParseAddrPort("10.0.0.1:8080") {
+		t.Fatalf("Register calls %+v; want one of 10.0.0.1:8080 only", regs)
+	}
+	if !gateTrue(t, f.c, "moved") {
+		t.Error("the gate of a pod the Service no longer selects is still due")
+	}
+	if gateTrue(t, f.c, "a") {
+		t.Error("gate True while the target is Initial")
+	}
+}
+
+func TestPodGateBindings(t *testing.T) {
+	pod := &corev1.Pod{Spec: corev1.PodSpec{ReadinessGates: []corev1.PodReadinessGate{
+		{ConditionType: corev1.PodConditionType(v1alpha1.GateConditionType("web"))},
+		{ConditionType: "example.com/other"},
+		{ConditionType: corev1.PodConditionType(v1alpha1.GateConditionType("api"))},
+	}}}
+	if got, want := podGateBindings(pod), []string{"web", "api"}; !slices.Equal(got, want) {
+		t.Errorf("podGateBindings = %v, want %v", got, want)
 	}
 }

@@ -301,24 +301,31 @@ func (r *TargetBindingReconciler) checkGrant(ctx context.Context, s *syncState) 
 	return nil
 }
 
-// listPods lists the namespace's pods, splits them into those the Service
-// selects and the others carrying this binding's gate, and computes the
-// desired targets.
+// listPods lists the pods the Service selects and the others carrying this
+// binding's gate, and computes the desired targets. Both lists are narrowed
+// in the cache (by label selector, by IndexPodGate), so that a reconcile
+// copies its own pods, not the namespace's: listing the whole namespace was,
+// with 100 bindings of 10 pods in one namespace, 1,000 pod copies per
+// reconcile and a whole core of the controller.
 func (r *TargetBindingReconciler) listPods(ctx context.Context, s *syncState) error {
-	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(s.binding.Namespace)); err != nil {
-		return fmt.Errorf("listing pods: %w", err)
+	var selected, gated corev1.PodList
+	if s.sel.Selector != nil {
+		if err := r.List(ctx, &selected, client.InNamespace(s.binding.Namespace), client.MatchingLabelsSelector{Selector: s.sel.Selector}); err != nil {
+			return fmt.Errorf("listing pods: %w", err)
+		}
+	}
+	if err := r.List(ctx, &gated, client.InNamespace(s.binding.Namespace), client.MatchingFields{IndexPodGate: s.binding.Name}); err != nil {
+		return fmt.Errorf("listing pods with the gate: %w", err)
 	}
 	gate := v1alpha1.GateConditionType(s.binding.Name)
 	s.desired = map[netip.AddrPort]*corev1.Pod{}
-	for i := range pods.Items {
-		pod := &pods.Items[i]
-		if !s.sel.Selects(pod) {
-			if targets.HasReadinessGate(pod, gate) {
-				s.others = append(s.others, pod)
-			}
-			continue
+	for i := range gated.Items {
+		if pod := &gated.Items[i]; !s.sel.Selects(pod) {
+			s.others = append(s.others, pod)
 		}
+	}
+	for i := range selected.Items {
+		pod := &selected.Items[i]
 		s.selected = append(s.selected, pod)
 		if !targets.Wanted(pod, s.binding.GateEnabled(), gate) {
 			continue
