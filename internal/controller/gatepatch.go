@@ -62,7 +62,7 @@ var ErrPodReplaced = errors.New("pod was replaced")
 func (r *TargetBindingReconciler) releaseOrphanedGates(ctx context.Context, key types.NamespacedName) error {
 	r.forget(key)
 	var pods corev1.PodList
-	if err := r.List(ctx, &pods, client.InNamespace(key.Namespace)); err != nil {
+	if err := r.List(ctx, &pods, client.InNamespace(key.Namespace), client.MatchingFields{IndexPodGate: key.Name}); err != nil {
 		return fmt.Errorf("listing pods: %w", err)
 	}
 	gate := v1alpha1.GateConditionType(key.Name)

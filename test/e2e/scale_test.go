@@ -47,6 +47,7 @@ import (
 	"github.com/zerodrop/zerodrop/internal/localcluster/vnode"
 	"github.com/zerodrop/zerodrop/internal/manager"
 	"github.com/zerodrop/zerodrop/internal/verify"
+	"github.com/zerodrop/zerodrop/internal/verify/classify"
 	"github.com/zerodrop/zerodrop/internal/webhook"
 )
 
@@ -86,6 +87,9 @@ type clusterScaleConfig struct {
 	// controllerQPS is the controller's --kube-api-qps, with twice as much
 	// burst (0: the flag's default).
 	controllerQPS int
+	// workers is the controller's --max-concurrent-reconciles (0: the
+	// flag's default).
+	workers int
 	// window is how long a settled phase is measured.
 	window time.Duration
 }
@@ -112,8 +116,8 @@ const (
 // ZERODROP_CLUSTER_DEPLOYMENTS (default 100), ZERODROP_CLUSTER_REPLICAS
 // (10), ZERODROP_CLUSTER_ROLLED (50), ZERODROP_CLUSTER_PLAIN (50),
 // ZERODROP_CLUSTER_RATE (200 requests/s per lane),
-// ZERODROP_CLUSTER_KCM_QPS (100) and ZERODROP_CLUSTER_CONTROLLER_QPS (the
-// flag's default).
+// ZERODROP_CLUSTER_KCM_QPS (100), ZERODROP_CLUSTER_CONTROLLER_QPS and
+// ZERODROP_CLUSTER_WORKERS (the controller flags' defaults).
 func BenchmarkClusterScale(b *testing.B) {
 	requirements(b)
 	cfg := clusterScaleConfig{
@@ -124,6 +128,7 @@ func BenchmarkClusterScale(b *testing.B) {
 		rate:          envInt(b, "ZERODROP_CLUSTER_RATE", 200),
 		kcmQPS:        envInt(b, "ZERODROP_CLUSTER_KCM_QPS", 100),
 		controllerQPS: envIntOr0(b, "ZERODROP_CLUSTER_CONTROLLER_QPS"),
+		workers:       envIntOr0(b, "ZERODROP_CLUSTER_WORKERS"),
 		window:        20 * time.Second,
 	}
 	res, nodes := runClusterScale(b, cfg)
@@ -175,10 +180,11 @@ type clusterPhase struct {
 	// rssPeakMiB its peak (VmHWM) over the phase.
 	rssMiB, rssPeakMiB float64
 	// gate is LB healthy (the later instance's UP event) → gate True, over
-	// every new zerodrop pod, sorted; gateMissing counts new pods with no
-	// UP event on an instance or no gate seen.
-	gate        []time.Duration
-	gateMissing int
+	// every new zerodrop pod, sorted; noGate counts new pods whose gate
+	// (or IP) the watch never saw True, noUP those with no UP event since
+	// the rollout began on some instance.
+	gate         []time.Duration
+	noGate, noUP int
 	// sigterm is deletion seen by the node → SIGTERM, lbOut deletion → the
 	// server in maintenance on the later instance, over the old zerodrop
 	// pods, sorted.
@@ -186,10 +192,17 @@ type clusterPhase struct {
 	// termBeforeOut counts old pods whose SIGTERM came before both
 	// instances had them out of service.
 	termBeforeOut int
-	rollout       time.Duration
+	// termEarly is, for those, how long before the event the SIGTERM
+	// came, sorted: the event's time is when the benchmark read it from
+	// HAProxy's stream, so a small figure may be that stream's lag.
+	termEarly []time.Duration
+	rollout   time.Duration
 	// requests and failed per lane.
 	requestsZerodrop, failedZerodrop int64
 	requestsPlain, failedPlain       int64
+	// failuresZerodrop and failuresPlain are each lane's failed requests
+	// by class.
+	failuresZerodrop, failuresPlain map[classify.Class]int64
 }
 
 func (p clusterPhase) String() string {
@@ -199,9 +212,10 @@ func (p clusterPhase) String() string {
 	fmt.Fprintf(&s, "    LB round trips/s per instance: settled %s, rolling %s\n", floats(p.settled.roundTrips), floats(p.rolling.roundTrips))
 	fmt.Fprintf(&s, "    controller API requests/s: settled %s; rolling %s\n", verbs(p.settled.api), verbs(p.rolling.api))
 	fmt.Fprintf(&s, "    API server requests/s, busiest (everyone's): settled %s; rolling %s\n", rates(p.settled.server), rates(p.rolling.server))
-	fmt.Fprintf(&s, "    gate latency (LB healthy on both → gate True) over %d new pods: %s (%d without a reading)\n", len(p.gate), dist(p.gate), p.gateMissing)
-	fmt.Fprintf(&s, "    deletion → SIGTERM over %d old pods: %s; deletion → out of service on both instances: %s; SIGTERM before out of service: %d\n", len(p.sigterm), dist(p.sigterm), dist(p.lbOut), p.termBeforeOut)
-	fmt.Fprintf(&s, "    rollout %s; failed requests: zerodrop %d of %d, plain sync %d of %d", p.rollout.Round(100*time.Millisecond), p.failedZerodrop, p.requestsZerodrop, p.failedPlain, p.requestsPlain)
+	fmt.Fprintf(&s, "    gate latency (LB healthy on both → gate True) over %d new pods: %s (without a reading: %d no gate seen, %d no UP event on an instance)\n", len(p.gate), dist(p.gate), p.noGate, p.noUP)
+	fmt.Fprintf(&s, "    deletion → SIGTERM over %d old pods: %s; deletion → out of service on both instances: %s; SIGTERM before out of service: %d (by %s)\n", len(p.sigterm), dist(p.sigterm), dist(p.lbOut), p.termBeforeOut, dist(p.termEarly))
+	fmt.Fprintf(&s, "    rollout %s; failed requests: zerodrop %d of %d%s, plain sync %d of %d%s", p.rollout.Round(100*time.Millisecond),
+		p.failedZerodrop, p.requestsZerodrop, classes(p.failuresZerodrop), p.failedPlain, p.requestsPlain, classes(p.failuresPlain))
 	return s.String()
 }
 
@@ -517,7 +531,7 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 	// Both lanes' loads start together; the zerodrop lane's load runs
 	// the rollout of both, the plain lane's load lasts as long.
 	rolled := make(chan struct{})
-	lane := func(targets []verify.Target, during *verify.Step) (int64, int64, error) {
+	lane := func(targets []verify.Target, during *verify.Step) (int64, int64, map[classify.Class]int64, error) {
 		run, err := verify.New(verify.Config{
 			Targets: targets, Rate: s.cfg.rate, Duration: 10 * time.Second,
 			Timeout: s.scenario.Load.Timeout.Duration, KeepAlive: true,
@@ -526,19 +540,19 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 			MaxErrors: 0, MaxErrorRate: -1,
 		})
 		if err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		rep, err := run.Execute(ctx)
 		if rep == nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
-		return rep.Totals.Requests, rep.Totals.Failed, nil
+		return rep.Totals.Requests, rep.Totals.Failed, rep.Totals.ByClass, nil
 	}
 	logf("%s: rolling %d zerodrop and %d plain Deployments under %d requests/s per lane", obs, len(set), s.cfg.plain, s.cfg.rate)
 	var plainErr error
 	var plainDone sync.WaitGroup
 	plainDone.Go(func() {
-		r.requestsPlain, r.failedPlain, plainErr = lane(plainTargets, &verify.Step{Name: "wait for the rollout", Run: func(ctx context.Context) error {
+		r.requestsPlain, r.failedPlain, r.failuresPlain, plainErr = lane(plainTargets, &verify.Step{Name: "wait for the rollout", Run: func(ctx context.Context) error {
 			select {
 			case <-rolled:
 				return nil
@@ -551,7 +565,7 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 	// its verdict, and figures from a rollout that did not finish are not
 	// figures.
 	var zdErr, rollErr error
-	r.requestsZerodrop, r.failedZerodrop, zdErr = lane(zdTargets, &verify.Step{Name: "rollout", Run: func(ctx context.Context) error {
+	r.requestsZerodrop, r.failedZerodrop, r.failuresZerodrop, zdErr = lane(zdTargets, &verify.Step{Name: "rollout", Run: func(ctx context.Context) error {
 		defer close(rolled)
 		rollErr = rollout(ctx)
 		return rollErr
@@ -589,7 +603,7 @@ func (s *clusterScale) phaseFigures(r *clusterPhase, ev *serverEvents, gates map
 			continue
 		}
 		if g.gate.IsZero() || !g.ip.IsValid() {
-			r.gateMissing++
+			r.noGate++
 			continue
 		}
 		var healthy time.Time
@@ -604,7 +618,7 @@ func (s *clusterScale) phaseFigures(r *clusterPhase, ev *serverEvents, gates map
 			}
 		}
 		if healthy.IsZero() {
-			r.gateMissing++
+			r.noUP++
 			continue
 		}
 		r.gate = append(r.gate, g.gate.Sub(healthy))
@@ -633,10 +647,12 @@ func (s *clusterScale) phaseFigures(r *clusterPhase, ev *serverEvents, gates map
 		r.lbOut = append(r.lbOut, out.Sub(rec.DeletionObservedAt))
 		if rec.SIGTERMAt.Before(out) {
 			r.termBeforeOut++
+			r.termEarly = append(r.termEarly, out.Sub(rec.SIGTERMAt))
 		}
 	}
 	slices.Sort(r.sigterm)
 	slices.Sort(r.lbOut)
+	slices.Sort(r.termEarly)
 }
 
 // deploymentOf is the Deployment of a pod named <deployment>-<hash>-<id>.
@@ -784,6 +800,9 @@ func (s *clusterScale) startController(tb testing.TB, ctx context.Context, obs s
 	}
 	if q := s.cfg.controllerQPS; q > 0 {
 		args = append(args, "--kube-api-qps="+strconv.Itoa(q), "--kube-api-burst="+strconv.Itoa(2*q))
+	}
+	if w := s.cfg.workers; w > 0 {
+		args = append(args, "--max-concurrent-reconciles="+strconv.Itoa(w))
 	}
 	logPath := filepath.Join(s.dir, "controller-"+obs+".log")
 	logf, err := os.Create(logPath)
@@ -1095,4 +1114,20 @@ func envIntOr0(tb testing.TB, name string) int {
 		tb.Fatalf("%s=%q: want a positive integer", name, v)
 	}
 	return n
+}
+
+// classes formats the failed classes of byClass, " (class n, ...)", or
+// "" when none failed.
+func classes(byClass map[classify.Class]int64) string {
+	var parts []string
+	for c, n := range byClass {
+		if n > 0 && c != classify.OK {
+			parts = append(parts, fmt.Sprintf("%s %d", c, n))
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	slices.Sort(parts)
+	return " (" + strings.Join(parts, ", ") + ")"
 }
