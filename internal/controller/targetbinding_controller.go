@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -551,9 +552,12 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 		}
 	}
 	s.opened = map[types.UID]bool{}
-	for _, pod := range due {
-		if err := r.setGateTrue(ctx, pod, gate, "TargetHealthy"); err != nil {
-			return err
+	errs := r.patchGatesTrue(ctx, due, gate)
+	var first error
+	for i, pod := range due {
+		if errs[i] != nil {
+			first = cmp.Or(first, errs[i])
+			continue
 		}
 		s.opened[pod.UID] = true
 		r.Metrics.GateLatency.WithLabelValues(GateFromPodCreated).Observe(r.now().Sub(pod.CreationTimestamp.Time).Seconds())
@@ -561,7 +565,33 @@ func (r *TargetBindingReconciler) setGates(ctx context.Context, s *syncState) er
 		r.Recorder.Eventf(pod, s.binding, corev1.EventTypeNormal, EventGateTrue, "SetGate",
 			"every instance of load balancer %s reports the target healthy", s.binding.Spec.LoadBalancerRef)
 	}
+	if first != nil {
+		return first
+	}
 	return r.explainPending(ctx, s, gate)
+}
+
+// gatePatchConcurrency bounds the gate patches one pass has in flight. The
+// API has no batch write of pod conditions; a pass that opens the gates of
+// a whole rollout step sends them side by side, not one after another
+// (one after another, at 1,500 pods, each pass waited on the API server
+// once per pod while the other bindings' passes queued behind it).
+const gatePatchConcurrency = 8
+
+// patchGatesTrue sets the gate of every pod True, up to
+// gatePatchConcurrency at a time, and returns each pod's error.
+func (r *TargetBindingReconciler) patchGatesTrue(ctx context.Context, pods []*corev1.Pod, gate string) []error {
+	errs := make([]error, len(pods))
+	var g errgroup.Group
+	g.SetLimit(gatePatchConcurrency)
+	for i, pod := range pods {
+		g.Go(func() error {
+			errs[i] = r.setGateTrue(ctx, pod, gate, "TargetHealthy")
+			return nil
+		})
+	}
+	_ = g.Wait() // the errors are in errs
+	return errs
 }
 
 // reportPendingGates sets the binding's pending-gate metrics: how many
