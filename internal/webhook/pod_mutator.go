@@ -17,6 +17,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"time"
 
@@ -51,7 +52,7 @@ type PodMutator struct {
 	// reader: a pod created right after its binding must still get the gate.
 	Reader client.Reader
 	// Cache, if set, is read instead when Reader has not answered within
-	// LiveTimeout or failed: the controller's informer cache, which is at
+	// LiveTimeout (or the API server timed out or shed the request): the controller's informer cache, which is at
 	// worst a moment behind, where the alternative is a pod admitted
 	// without its gate and drain wait (an API server busy with a large
 	// rollout answered the live reads of 122 of 1,500 pods too late).
@@ -209,8 +210,11 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 	}
 	liveCtx, cancel := context.WithTimeout(ctx, cmp.Or(m.LiveTimeout, DefaultLiveTimeout))
 	gates, drains, err := m.bindingsFrom(liveCtx, m.Reader, ns, pod)
+	late := liveCtx.Err() != nil || isLate(err)
 	cancel()
-	if err == nil || ctx.Err() != nil {
+	if err == nil || !late || ctx.Err() != nil {
+		// Only lateness falls back: an API that answers with an error (a
+		// CRD gone, a permission missing) is a fault the cache would hide.
 		return gates, drains, err
 	}
 	log.FromContext(ctx).Info("reading bindings from the cache", "liveError", err.Error())
@@ -222,6 +226,12 @@ func (m *PodMutator) bindingsFor(ctx context.Context, ns string, pod *corev1.Pod
 		return nil, nil, fmt.Errorf("%w (and from the cache: %w)", err, cacheErr)
 	}
 	return gates, drains, nil
+}
+
+// isLate reports whether err says the API server did not answer in time:
+// a deadline, its own timeout, or its load shedding (429).
+func isLate(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || apierrors.IsTimeout(err) || apierrors.IsServerTimeout(err) || apierrors.IsTooManyRequests(err)
 }
 
 // bindingsFrom is bindingsFor with the reads made from r.

@@ -332,7 +332,8 @@ func TestPodMutator_Handle_readsServicesOncePerPod(t *testing.T) {
 // fallback: the live reads fail (here at once; in the cluster-scale
 // benchmark they timed out), the cache holds the binding, and the pod gets
 // its gate, counted in MetricCacheReads and not as an error. With the cache
-// failing too, the pod is admitted unchanged, as before.
+// failing too, or a live error that is not lateness, the pod is admitted
+// unchanged, as before.
 func TestPodMutator_Handle_readsTheCacheWhenTheAPIServerIsLate(t *testing.T) {
 	late := interceptor.Funcs{
 		Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
@@ -344,6 +345,7 @@ func TestPodMutator_Handle_readsTheCacheWhenTheAPIServerIsLate(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name          string
+		liveErr       error
 		cacheFails    bool
 		wantGate      bool
 		wantCacheRead float64
@@ -351,9 +353,22 @@ func TestPodMutator_Handle_readsTheCacheWhenTheAPIServerIsLate(t *testing.T) {
 	}{
 		{name: "cache answers", wantGate: true, wantCacheRead: 1},
 		{name: "cache fails too", cacheFails: true, wantCacheRead: 1, wantErrors: 1},
+		{name: "an API error is not lateness", liveErr: errors.New("the server could not find the requested resource"), wantErrors: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, _ := mutatorFixture(t, late)
+			live := late
+			if tc.liveErr != nil {
+				fail := func() error { return tc.liveErr }
+				live = interceptor.Funcs{
+					Get: func(context.Context, client.WithWatch, client.ObjectKey, client.Object, ...client.GetOption) error {
+						return fail()
+					},
+					List: func(context.Context, client.WithWatch, client.ObjectList, ...client.ListOption) error {
+						return fail()
+					},
+				}
+			}
+			m, _ := mutatorFixture(t, live)
 			var cacheFuncs interceptor.Funcs
 			if tc.cacheFails {
 				cacheFuncs = late

@@ -12,6 +12,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"k8s.io/client-go/util/retry"
+
 	"github.com/zerodrop/zerodrop/api/v1alpha1"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer"
 	"github.com/zerodrop/zerodrop/internal/loadbalancer/haproxy/process"
@@ -46,12 +48,17 @@ func TestLoadBalancer_removeDelayIsConfigurable(t *testing.T) {
 
 func setRemoveDelay(t *testing.T, e *env, lbName string, d time.Duration) {
 	t.Helper()
-	lb := &v1alpha1.LoadBalancer{}
-	if err := e.c.Get(context.Background(), types.NamespacedName{Name: lbName}, lb); err != nil {
-		t.Fatal(err)
-	}
-	lb.Spec.HAProxy.RemoveDelay = &metav1.Duration{Duration: d}
-	if err := e.c.Update(context.Background(), lb); err != nil {
+	// The controller writes the LoadBalancer too (its finalizer): read
+	// and write again on a conflict.
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		lb := &v1alpha1.LoadBalancer{}
+		if err := e.c.Get(context.Background(), types.NamespacedName{Name: lbName}, lb); err != nil {
+			return err
+		}
+		lb.Spec.HAProxy.RemoveDelay = &metav1.Duration{Duration: d}
+		return e.c.Update(context.Background(), lb)
+	})
+	if err != nil {
 		t.Fatalf("setting removeDelay %s: %v", d, err)
 	}
 }
