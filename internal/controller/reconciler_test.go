@@ -208,7 +208,7 @@ func TestTargetBindingReconciler_doesNotPutBackATargetWhosePodIsTerminating(t *t
 // TestTargetBindingReconciler_listsOnlyItsOwnPods covers listPods' narrowed
 // lists: a pod the Service selects is registered, a pod that carries the
 // binding's gate but is no longer selected (relabelled) has its gate
-// released, and a pod of the namespace that is neither is not touched.
+// released, and a pod of the namespace that is neither is not registered.
 func TestTargetBindingReconciler_listsOnlyItsOwnPods(t *testing.T) {
 	relabelled := gatedPod("moved", "10.0.0.2")
 	relabelled.Labels = map[string]string{"app": "other"}

@@ -52,10 +52,11 @@ type PodMutator struct {
 	// reader: a pod created right after its binding must still get the gate.
 	Reader client.Reader
 	// Cache, if set, is read instead when Reader has not answered within
-	// LiveTimeout (or the API server timed out or shed the request): the controller's informer cache, which is at
-	// worst a moment behind, where the alternative is a pod admitted
-	// without its gate and drain wait (an API server busy with a large
-	// rollout answered the live reads of 122 of 1,500 pods too late).
+	// LiveTimeout, or the API server timed out or shed the request: the
+	// controller's informer cache, at worst a moment behind, where the
+	// alternative is a pod admitted without its gate and drain wait (an
+	// API server busy with a 1,500-pod rollout answered 122 admissions'
+	// live reads too late).
 	Cache client.Reader
 	// LiveTimeout bounds Reader's reads when Cache is set (zero:
 	// DefaultLiveTimeout).
