@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -39,6 +40,30 @@ type Result struct {
 	Err error
 	// Class is classify.Classify(Code, Err).
 	Class classify.Class
+	// Conn is the connection a failed request went out on; it is zero for
+	// a request that succeeded (verify keeps it only for failures).
+	Conn ConnInfo
+}
+
+// ConnInfo is how a request got its connection (net/http/httptrace's
+// GotConnInfo, without the connection).
+type ConnInfo struct {
+	// Got is false when the request failed before it had a connection
+	// (a failed dial, say).
+	Got bool
+	// Reused is true for a kept-alive connection used before.
+	Reused bool
+	// IdleTime is how long a reused connection had been idle in the pool.
+	IdleTime time.Duration
+	// Local is the connection's local address (the client's port, which
+	// the LB's own log names).
+	Local string
+}
+
+// failure is what recordingTransport keeps of a failed request.
+type failure struct {
+	err  error
+	conn ConnInfo
 }
 
 // engine drives vegeta at a constant rate with a hit count that the run can
@@ -127,8 +152,9 @@ func (a *attack) result(r *vegeta.Result) Result {
 		Scheduled: a.start.Add(time.Duration(r.Seq * uint64(time.Second) / uint64(a.rate))),
 		Latency:   r.Latency,
 		Code:      int(r.Code),
-		Err:       a.rt.take(r.Seq),
 	}
+	f := a.rt.take(r.Seq)
+	res.Err, res.Conn = f.err, f.conn
 	if res.Err == nil && r.Code == 0 && r.Error != "" {
 		res.Err = errors.New(r.Error) // failed before reaching the transport
 	}
@@ -141,11 +167,11 @@ func (a *attack) result(r *vegeta.Result) Result {
 
 // recordingTransport applies the per-request timeout (to connect, headers
 // and body alike) and keeps the typed error of every failed request, which
-// vegeta only reports as a string.
+// vegeta only reports as a string, with how it got its connection.
 type recordingTransport struct {
 	inner   *http.Transport
 	timeout time.Duration
-	errs    sync.Map // uint64 seq -> error
+	errs    sync.Map // uint64 seq -> failure
 }
 
 func newRecordingTransport(timeout time.Duration, keepAlive bool, idleTimeout time.Duration) *recordingTransport {
@@ -174,12 +200,16 @@ func newRecordingTransport(timeout time.Duration, keepAlive bool, idleTimeout ti
 // RoundTrip implements http.RoundTripper.
 func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	seq, seqErr := strconv.ParseUint(req.Header.Get(seqHeader), 10, 64)
+	var conn ConnInfo
 	record := func(err error) {
 		if seqErr == nil && err != nil {
-			t.errs.Store(seq, err)
+			t.errs.Store(seq, failure{err: err, conn: conn})
 		}
 	}
 	ctx, cancel := context.WithTimeoutCause(req.Context(), t.timeout, classify.ErrTimeout)
+	ctx = httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{GotConn: func(i httptrace.GotConnInfo) {
+		conn = ConnInfo{Got: true, Reused: i.Reused, IdleTime: i.IdleTime, Local: i.Conn.LocalAddr().String()}
+	}})
 	resp, err := t.inner.RoundTrip(req.WithContext(ctx))
 	if err != nil {
 		cancel()
@@ -190,12 +220,12 @@ func (t *recordingTransport) RoundTrip(req *http.Request) (*http.Response, error
 	return resp, nil
 }
 
-func (t *recordingTransport) take(seq uint64) error {
+func (t *recordingTransport) take(seq uint64) failure {
 	v, ok := t.errs.LoadAndDelete(seq)
 	if !ok {
-		return nil
+		return failure{}
 	}
-	return v.(error)
+	return v.(failure)
 }
 
 func (t *recordingTransport) close() { t.inner.CloseIdleConnections() }

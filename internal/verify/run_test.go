@@ -1,10 +1,14 @@
 package verify_test
 
 import (
+	"bufio"
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"math"
+	"net"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -325,5 +329,70 @@ func TestRun_Execute_idleTimeoutClosesIdleConnections(t *testing.T) {
 		if want := cmp.Or(tc.idle, verify.DefaultIdleTimeout).Seconds(); rep.Config.IdleTimeoutSeconds != want {
 			t.Errorf("report idleTimeoutSeconds %g, want %g", rep.Config.IdleTimeoutSeconds, want)
 		}
+	}
+}
+
+// TestRun_Execute_recordsTheConnectionOfAFailure: a server that answers a
+// connection's first request and closes it on reading the second makes
+// every second POST fail with EOF on a reused connection (net/http does
+// not retry a POST); the result says so, with the time the connection lay
+// idle, and a request that succeeded carries no connection record.
+func TestRun_Execute_recordsTheConnectionOfAFailure(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.43.1.9:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for i := range 2 {
+					req, err := http.ReadRequest(r)
+					if err != nil {
+						return
+					}
+					_, _ = io.Copy(io.Discard, req.Body)
+					if i == 1 {
+						return // the second request: close without a byte
+					}
+					_, _ = io.WriteString(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				}
+			}()
+		}
+	}()
+	var mu sync.Mutex
+	var failed, wrong []verify.Result
+	rep := runOrFail(t, verify.Config{
+		Targets: []verify.Target{{URL: "http://" + ln.Addr().String() + "/", Method: http.MethodPost}},
+		Rate:    5, Duration: 2 * time.Second, KeepAlive: true, SkipProbe: true, MinRateRatio: 0.5, MaxErrors: -1, MaxErrorRate: -1,
+		OnResult: func(r verify.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case r.Class == classify.OK && r.Conn != (verify.ConnInfo{}):
+				wrong = append(wrong, r)
+			case r.Class == classify.EOF:
+				failed = append(failed, r)
+			case r.Class != classify.OK:
+				wrong = append(wrong, r)
+			}
+		},
+	})
+	if len(failed) < 3 || rep.Totals.OK < 3 {
+		t.Fatalf("%d EOF and %d ok of %d requests, want about half of each", len(failed), rep.Totals.OK, rep.Totals.Requests)
+	}
+	for _, r := range failed {
+		if !r.Conn.Got || !r.Conn.Reused || r.Conn.IdleTime <= 0 {
+			t.Errorf("seq %d failed with %v on %+v, want a reused connection with its idle time", r.Seq, r.Err, r.Conn)
+		}
+	}
+	for _, r := range wrong {
+		t.Errorf("seq %d: class %s, err %v, conn %+v: want ok with no connection record, or EOF", r.Seq, r.Class, r.Err, r.Conn)
 	}
 }

@@ -193,8 +193,7 @@ type clusterPhase struct {
 	// instances had them out of service.
 	termBeforeOut int
 	// termEarly is, for those, how long before the event the SIGTERM
-	// came, sorted: the event's time is when the benchmark read it from
-	// HAProxy's stream, so a small figure may be that stream's lag.
+	// came, sorted (the event's time is HAProxy's own, from its ring).
 	termEarly []time.Duration
 	rollout   time.Duration
 	// requests and failed per lane.
@@ -203,6 +202,12 @@ type clusterPhase struct {
 	// failuresZerodrop and failuresPlain are each lane's failed requests
 	// by class.
 	failuresZerodrop, failuresPlain map[classify.Class]int64
+	// failureMsgsZerodrop and failureMsgsPlain are each lane's commonest
+	// failure messages and their spread in time; lbErrors is what both
+	// instances logged of abnormal requests during the load.
+	failureMsgsZerodrop, failureMsgsPlain, lbErrors string
+	// stalls are this process's scheduling stalls during the load.
+	stalls string
 }
 
 func (p clusterPhase) String() string {
@@ -216,6 +221,14 @@ func (p clusterPhase) String() string {
 	fmt.Fprintf(&s, "    deletion → SIGTERM over %d old pods: %s; deletion → out of service on both instances: %s; SIGTERM before out of service: %d (by %s)\n", len(p.sigterm), dist(p.sigterm), dist(p.lbOut), p.termBeforeOut, dist(p.termEarly))
 	fmt.Fprintf(&s, "    rollout %s; failed requests: zerodrop %d of %d%s, plain sync %d of %d%s", p.rollout.Round(100*time.Millisecond),
 		p.failedZerodrop, p.requestsZerodrop, classes(p.failuresZerodrop), p.failedPlain, p.requestsPlain, classes(p.failuresPlain))
+	if p.failureMsgsZerodrop != "" {
+		fmt.Fprintf(&s, "\n    zerodrop lane's failures: %s", p.failureMsgsZerodrop)
+	}
+	if p.failureMsgsPlain != "" {
+		fmt.Fprintf(&s, "\n    plain lane's failures: %s", p.failureMsgsPlain)
+	}
+	fmt.Fprintf(&s, "\n    stalls of the benchmark process (load, apps, virtual nodes) over 250ms, since the rollout began: %s", p.stalls)
+	fmt.Fprintf(&s, "\n    HAProxy's abnormal requests (lane status termination-state): %s", p.lbErrors)
 	return s.String()
 }
 
@@ -302,7 +315,7 @@ func setupClusterScale(tb testing.TB, ctx context.Context, cfg clusterScaleConfi
 	// Two HAProxy instances, each with every backend and one frontend per
 	// Deployment the load goes through.
 	var hc process.Config
-	hc.Events = true
+	hc.Events, hc.RequestErrors = true, true
 	for j := range cfg.deployments {
 		hc.Backends = append(hc.Backends, process.Backend{Name: scaleBackend(true, j), HealthPath: vnode.DefaultHealthPath})
 		if j < 2*cfg.rolled {
@@ -500,17 +513,22 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 
 	only := map[string]bool{}
 	var zdTargets, plainTargets []verify.Target
+	instance := map[string]int{} // target URL → HAProxy instance
+	target := func(zerodrop bool, j int) (out []verify.Target) {
+		for i, p := range s.lbs {
+			url := p.FrontendURL("fe-" + scaleBackend(zerodrop, j))
+			instance[url] = i
+			out = append(out, verify.Target{URL: url, Method: s.scenario.Load.Method})
+		}
+		return out
+	}
 	for _, j := range set {
 		only[scaleNSZerodrop+"/"+scaleBackend(true, j)] = true
-		for _, p := range s.lbs {
-			zdTargets = append(zdTargets, verify.Target{URL: p.FrontendURL("fe-" + scaleBackend(true, j)), Method: s.scenario.Load.Method})
-		}
+		zdTargets = append(zdTargets, target(true, j)...)
 	}
 	for j := range s.cfg.plain {
 		only[scaleNSPlain+"/"+scaleBackend(false, j)] = true
-		for _, p := range s.lbs {
-			plainTargets = append(plainTargets, verify.Target{URL: p.FrontendURL("fe-" + scaleBackend(false, j)), Method: s.scenario.Load.Method})
-		}
+		plainTargets = append(plainTargets, target(false, j)...)
 	}
 	var rollStart, rollEnd time.Time
 	var rolledBefore clusterSample
@@ -531,13 +549,14 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 	// Both lanes' loads start together; the zerodrop lane's load runs
 	// the rollout of both, the plain lane's load lasts as long.
 	rolled := make(chan struct{})
-	lane := func(targets []verify.Target, during *verify.Step) (int64, int64, map[classify.Class]int64, error) {
+	zdFailures, plainFailures := failureLog{instance: instance}, failureLog{instance: instance}
+	lane := func(targets []verify.Target, during *verify.Step, failures *failureLog) (int64, int64, map[classify.Class]int64, error) {
 		run, err := verify.New(verify.Config{
 			Targets: targets, Rate: s.cfg.rate, Duration: 10 * time.Second,
 			Timeout: s.scenario.Load.Timeout.Duration, KeepAlive: true,
 			IdleTimeout: process.ClientKeepAliveTimeout / 2,
 			Warmup:      3 * time.Second, Cooldown: 3 * time.Second, During: during,
-			MaxErrors: 0, MaxErrorRate: -1,
+			MaxErrors: 0, MaxErrorRate: -1, OnResult: failures.add,
 		})
 		if err != nil {
 			return 0, 0, nil, err
@@ -549,6 +568,8 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 		return rep.Totals.Requests, rep.Totals.Failed, rep.Totals.ByClass, nil
 	}
 	logf("%s: rolling %d zerodrop and %d plain Deployments under %d requests/s per lane", obs, len(set), s.cfg.plain, s.cfg.rate)
+	loadStart := time.Now()
+	stalls := watchStalls(recCtx)
 	var plainErr error
 	var plainDone sync.WaitGroup
 	plainDone.Go(func() {
@@ -559,7 +580,7 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 			case <-ctx.Done():
 				return ctx.Err()
 			}
-		}})
+		}}, &plainFailures)
 	})
 	// The rollout's own error is kept here: the load reports it only in
 	// its verdict, and figures from a rollout that did not finish are not
@@ -569,7 +590,7 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 		defer close(rolled)
 		rollErr = rollout(ctx)
 		return rollErr
-	}})
+	}}, &zdFailures)
 	plainDone.Wait()
 	if err := errors.Join(zdErr, plainErr); err != nil {
 		tb.Fatalf("%s: load: %v", obs, err)
@@ -585,6 +606,9 @@ func (s *clusterScale) phase(tb testing.TB, ctx context.Context, obs string, set
 	r.rolling = s.window(rolledBefore, after)
 	r.rssMiB, r.rssPeakMiB = after.rssMiB, after.hwmMiB
 	time.Sleep(3 * time.Second) // the last events and watch events arrive
+	r.failureMsgsZerodrop, r.failureMsgsPlain = zdFailures.summary(rollStart), plainFailures.summary(rollStart)
+	r.lbErrors = requestErrors(ctx, s.lbs, loadStart)
+	r.stalls = stalls.summary(rollStart)
 	stopRec()
 	followers.Wait()
 	s.phaseFigures(&r, ev, gates.seen(), rollStart, only)

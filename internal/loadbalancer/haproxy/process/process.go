@@ -121,13 +121,26 @@ type Config struct {
 	Logger logr.Logger
 	// Events keeps the backends' log (server state changes: "Server b/s is
 	// UP, reason: ...", drain, maintenance) in a ring, EventRing, that
-	// FollowEvents streams. Frontends log nothing, so requests cost no log
-	// line.
+	// FollowEvents streams, each line dated by HAProxy.
 	Events bool
+	// RequestErrors keeps the frontends' log of abnormal requests only
+	// (HAProxy's "option dontlog-normal": errors, aborts, retries and
+	// redispatches, each with its termination state; not a connection
+	// closed without a request) in a ring,
+	// RequestErrorRing, that RequestErrors returns. A request that went
+	// well costs no log line.
+	RequestErrors bool
 }
 
 // EventRing is the ring buffer Config.Events logs server state changes to.
 const EventRing = "zerodrop-events"
+
+// RequestErrorRing is the ring buffer Config.RequestErrors logs abnormal
+// requests to.
+const RequestErrorRing = "zerodrop-request-errors"
+
+// ringSize is the size of each ring, in bytes.
+const ringSize = 4 << 20
 
 // Process is a running HAProxy master and its worker. Its methods are safe
 // for concurrent use.
@@ -297,10 +310,16 @@ func (p *Process) render() string {
 	w("    hard-stop-after 10s")
 	if p.cfg.Events {
 		w("    log ring@%s local0 notice", EventRing)
-		w("")
-		w("ring %s", EventRing)
-		w("    format raw")
-		w("    size 4194304")
+	}
+	// "format iso" dates each line when HAProxy logs it, not when it is
+	// read.
+	for _, ring := range []string{EventRing, RequestErrorRing} {
+		if ring == EventRing && p.cfg.Events || ring == RequestErrorRing && p.cfg.RequestErrors {
+			w("")
+			w("ring %s", ring)
+			w("    format iso")
+			w("    size %d", ringSize)
+		}
 	}
 	w("")
 	w("defaults")
@@ -322,6 +341,17 @@ func (p *Process) render() string {
 			w("    mode tcp")
 		}
 		w("    bind %s", p.frontends[f.Name])
+		if p.cfg.RequestErrors {
+			w("    log ring@%s local0", RequestErrorRing)
+			if f.TCP {
+				w("    option tcplog")
+			} else {
+				w("    option httplog")
+			}
+			w("    option dontlog-normal")
+			// Not the idle kept-alive connections a client closes.
+			w("    option dontlognull")
+		}
 		w("    default_backend %s", f.Backend)
 	}
 	for _, be := range p.cfg.Backends {
@@ -560,7 +590,7 @@ func (p *Process) RuntimeCommand(ctx context.Context, cmd string) (string, error
 }
 
 // FollowEvents streams the lines HAProxy logs to EventRing from now on
-// (Config.Events), calling fn with each line and the time it arrived,
+// (Config.Events), calling fn with each line and the time HAProxy logged it,
 // until ctx is done or HAProxy closes the connection (a reload or a stop).
 // It returns nil when ctx ends it.
 func (p *Process) FollowEvents(ctx context.Context, fn func(at time.Time, line string)) error {
@@ -581,8 +611,8 @@ func (p *Process) FollowEvents(ctx context.Context, fn func(at time.Time, line s
 	}
 	sc := bufio.NewScanner(conn)
 	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			fn(time.Now(), line)
+		if at, line, ok := ringLine(sc.Text()); ok {
+			fn(at, line)
 		}
 	}
 	if ctx.Err() != nil {
@@ -592,6 +622,48 @@ func (p *Process) FollowEvents(ctx context.Context, fn func(at time.Time, line s
 		return fmt.Errorf("read events: %w", err)
 	}
 	return errors.New("haproxy process: the runtime API closed the event stream")
+}
+
+// ringLine splits one line of a "format iso" ring into HAProxy's
+// timestamp and the message; a line without a timestamp is dated now. ok
+// is false for a blank line.
+func ringLine(raw string) (at time.Time, line string, ok bool) {
+	line = strings.TrimSpace(raw)
+	if line == "" {
+		return time.Time{}, "", false
+	}
+	if stamp, rest, found := strings.Cut(line, " "); found {
+		if t, err := time.Parse(time.RFC3339Nano, stamp); err == nil {
+			return t, strings.TrimSpace(rest), true
+		}
+	}
+	return time.Now(), line, true
+}
+
+// RequestErrors returns the abnormal requests logged so far (see
+// Config.RequestErrors), oldest first, each with HAProxy's timestamp; the
+// ring keeps the latest 4 MiB of lines.
+func (p *Process) RequestErrors(ctx context.Context) ([]RingLine, error) {
+	if !p.cfg.RequestErrors {
+		return nil, errors.New("haproxy process: started without Config.RequestErrors")
+	}
+	out, err := p.RuntimeCommand(ctx, "show events "+RequestErrorRing)
+	if err != nil {
+		return nil, err
+	}
+	var lines []RingLine
+	for raw := range strings.SplitSeq(out, "\n") {
+		if at, line, ok := ringLine(raw); ok {
+			lines = append(lines, RingLine{At: at, Line: line})
+		}
+	}
+	return lines, nil
+}
+
+// RingLine is one line of a ring, dated by HAProxy.
+type RingLine struct {
+	At   time.Time
+	Line string
 }
 
 // MasterSocket is the master CLI's unix socket.

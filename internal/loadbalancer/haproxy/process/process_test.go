@@ -139,10 +139,12 @@ func TestProcess_followEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	lines := make(chan string, 16)
+	dates := make(chan time.Time, 16)
 	followCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
+	began := time.Now()
 	go func() {
-		done <- p.FollowEvents(followCtx, func(_ time.Time, line string) { lines <- line })
+		done <- p.FollowEvents(followCtx, func(at time.Time, line string) { dates <- at; lines <- line })
 	}()
 	// The stream is open once a command sent after it shows up: send the
 	// change until its line arrives.
@@ -162,7 +164,12 @@ func TestProcess_followEvents(t *testing.T) {
 		}
 	}
 	if !strings.HasPrefix(got, "Server app/s1 ") {
-		t.Errorf("event line %q, want one about Server app/s1", got)
+		t.Errorf("event line %q, want one about Server app/s1 without HAProxy's timestamp", got)
+	}
+	// HAProxy's own date: after the follow began (less a second, for
+	// clocks that round), not later than now.
+	if at := <-dates; at.Before(began.Add(-time.Second)) || at.After(time.Now()) {
+		t.Errorf("event dated %s, want between %s and now", at, began)
 	}
 	stop()
 	if err := <-done; err != nil {
@@ -176,5 +183,63 @@ func TestProcess_followEvents(t *testing.T) {
 	t.Cleanup(func() { _ = plain.Close() })
 	if err := plain.FollowEvents(ctx, func(time.Time, string) {}); err == nil || !strings.Contains(err.Error(), "Config.Events") {
 		t.Errorf("FollowEvents without Config.Events: %v, want an error naming Config.Events", err)
+	}
+}
+
+// TestProcess_requestErrors checks that with Config.RequestErrors a failed
+// request is logged with its status and termination state, that a request
+// that went well is not, and that a process started without it says so.
+func TestProcess_requestErrors(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cfg := testConfig()
+	cfg.RequestErrors = true
+	p, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	// The backend has no server: HAProxy answers 503 itself ("SC").
+	resp, err := http.Get(p.FrontendURL("web") + "/x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("status %d, want 503 from a backend without servers", resp.StatusCode)
+	}
+	var lines []RingLine
+	for ctx.Err() == nil && len(lines) == 0 {
+		if lines, err = p.RequestErrors(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(lines) != 1 || !strings.Contains(lines[0].Line, " 503 ") || !strings.Contains(lines[0].Line, " SC") || !strings.Contains(lines[0].Line, `"GET /x HTTP/1.1"`) {
+		t.Errorf("request errors %q, want one 503 line with termination state SC for GET /x", lines)
+	}
+	if len(lines) > 0 && time.Since(lines[0].At) > time.Minute {
+		t.Errorf("request error dated %s, want HAProxy's time of the request", lines[0].At)
+	}
+
+	plain, err := Start(ctx, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = plain.Close() })
+	if _, err := plain.RequestErrors(ctx); err == nil || !strings.Contains(err.Error(), "Config.RequestErrors") {
+		t.Errorf("RequestErrors without Config.RequestErrors: %v, want an error naming it", err)
+	}
+}
+
+func TestRingLine(t *testing.T) {
+	at, line, ok := ringLine("2026-12-03T17:13:52.332968+00:00 Server be/s1 is DOWN \r")
+	if want := time.Date(2026, 12, 3, 17, 13, 52, 332968000, time.UTC); !ok || !at.Equal(want) || line != "Server be/s1 is DOWN" {
+		t.Errorf("ringLine = %s, %q, %v; want %s, the message, true", at, line, ok, want)
+	}
+	if at, line, ok := ringLine("no stamp here"); !ok || line != "no stamp here" || time.Since(at) > time.Minute {
+		t.Errorf("ringLine without a stamp = %s, %q, %v; want now, the line, true", at, line, ok)
+	}
+	if _, _, ok := ringLine("  "); ok {
+		t.Error("ringLine of a blank line: ok, want not ok")
 	}
 }
