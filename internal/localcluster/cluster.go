@@ -123,6 +123,12 @@ type Options struct {
 	// with a burst of twice as much (zero: its default, 20 per second per
 	// controller, which bounds how fast a ReplicaSet creates pods).
 	ControllerManagerQPS int
+	// ControlPlaneNice is the nice value (1 to 19) etcd, kube-apiserver,
+	// kube-controller-manager and kube-scheduler run at; zero runs them at
+	// the caller's. A benchmark whose apps, load and LB share the cores
+	// with the control plane sets it so that the control plane cannot
+	// starve them, as it could not on machines of their own.
+	ControlPlaneNice int
 }
 
 // Cluster is a running local cluster. Its methods are safe for concurrent use.
@@ -143,9 +149,9 @@ type Cluster struct {
 	images     []string
 	pauseImage string
 	observer   *podObserver
-	// podsPerNode and kcmQPS are Options.PodsPerNode and
-	// Options.ControllerManagerQPS.
-	podsPerNode, kcmQPS int
+	// podsPerNode, kcmQPS and controlPlaneNice are Options.PodsPerNode,
+	// Options.ControllerManagerQPS and Options.ControlPlaneNice.
+	podsPerNode, kcmQPS, controlPlaneNice int
 
 	hub *eventHub
 
@@ -176,10 +182,13 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	c := &Cluster{
 		stopTO: opts.StopTimeout, imageRoots: opts.ImageRoots, onEvent: opts.OnEvent, firstNode: opts.FirstNodeIndex, hub: newEventHub(),
 		binDir: binDir, images: opts.Images, pauseImage: opts.PauseImage,
-		podsPerNode: opts.PodsPerNode, kcmQPS: opts.ControllerManagerQPS,
+		podsPerNode: opts.PodsPerNode, kcmQPS: opts.ControllerManagerQPS, controlPlaneNice: opts.ControlPlaneNice,
 	}
 	if opts.PodsPerNode < 0 || opts.ControllerManagerQPS < 0 {
 		return nil, fmt.Errorf("localcluster: PodsPerNode %d and ControllerManagerQPS %d must not be negative", opts.PodsPerNode, opts.ControllerManagerQPS)
+	}
+	if opts.ControlPlaneNice < 0 || opts.ControlPlaneNice > 19 {
+		return nil, fmt.Errorf("localcluster: ControlPlaneNice %d: want 0 to 19", opts.ControlPlaneNice)
 	}
 	if c.pauseImage == "" {
 		c.pauseImage = podapp.Image
@@ -434,7 +443,7 @@ func (c *Cluster) realNodeLogs(name string) (string, bool) {
 
 // startComponent starts one control-plane binary with its log in logDir.
 func (c *Cluster) startComponent(name, binDir, logDir string, args []string) (*process, error) {
-	p, err := startProcess(name, filepath.Join(binDir, name), filepath.Join(logDir, name+".log"), args)
+	p, err := startProcess(name, filepath.Join(binDir, name), filepath.Join(logDir, name+".log"), args, c.controlPlaneNice)
 	if err != nil {
 		return nil, err
 	}
@@ -477,7 +486,7 @@ func (c *Cluster) RestartComponent(ctx context.Context, name string, downtime ti
 		return fmt.Errorf("restarting %s: %w", name, ctx.Err())
 	case <-time.After(downtime):
 	}
-	p, err := startProcess(name, old.binary, old.logPath, old.args)
+	p, err := startProcess(name, old.binary, old.logPath, old.args, old.nice)
 	if err != nil {
 		return err
 	}

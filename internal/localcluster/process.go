@@ -18,6 +18,7 @@ type process struct {
 	name    string
 	binary  string
 	args    []string
+	nice    int // the nice value it runs at (0: the caller's)
 	logPath string
 	health  string // URL that answers 200 when the component is healthy
 	cmd     *exec.Cmd
@@ -28,13 +29,17 @@ type process struct {
 // startProcess starts binary with args in its own process group, with
 // stdout and stderr appended to logPath. The child gets SIGKILL if the thread
 // that started it dies (Pdeathsig), so nothing is orphaned when the Go
-// process is killed.
-func startProcess(name, binary, logPath string, args []string) (*process, error) {
+// process is killed. A nonzero nice runs it through nice(1), so that every
+// thread it ever has runs at that nice value.
+func startProcess(name, binary, logPath string, args []string, nice int) (*process, error) {
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening log of %s: %w", name, err)
 	}
 	cmd := exec.Command(binary, args...)
+	if nice != 0 {
+		cmd = exec.Command("nice", append([]string{"-n", strconv.Itoa(nice), binary}, args...)...)
+	}
 	cmd.Stdout = logFile
 	cmd.Stderr = logFile
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -42,7 +47,7 @@ func startProcess(name, binary, logPath string, args []string) (*process, error)
 		_ = logFile.Close()
 		return nil, fmt.Errorf("starting %s (%s): %w", name, binary, err)
 	}
-	p := &process{name: name, binary: binary, args: args, logPath: logPath, cmd: cmd, done: make(chan struct{})}
+	p := &process{name: name, binary: binary, args: args, nice: nice, logPath: logPath, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		p.waitErr = cmd.Wait()
 		_ = logFile.Close()

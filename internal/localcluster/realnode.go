@@ -181,7 +181,7 @@ func (c *Cluster) startRealNode(ctx context.Context, n *realNode, netns string) 
 	logDir := filepath.Join(c.dir, "logs")
 	var err error
 	n.containerd, err = startProcess(n.name+"-"+ComponentContainerd, containerdBinary, filepath.Join(logDir, n.name+"-containerd.log"),
-		[]string{"--config", filepath.Join(n.dir, "containerd.toml")})
+		[]string{"--config", filepath.Join(n.dir, "containerd.toml")}, 0)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func (c *Cluster) startRealNode(ctx context.Context, n *realNode, netns string) 
 		"--node-ip=" + n.ip,
 		"--hostname-override=" + n.name,
 		"--v=2",
-	})
+	}, 0)
 	return err
 }
 
