@@ -141,7 +141,7 @@ func BenchmarkClusterScale(b *testing.B) {
 		// CPU, HAProxy closed the idle client connections the load then
 		// sent on, and both lanes lost requests in the same seconds.
 		controlPlaneNice: envIntOr(b, "ZERODROP_CLUSTER_CONTROL_PLANE_NICE", 10),
-		window:        20 * time.Second,
+		window:           20 * time.Second,
 	}
 	res, nodes := runClusterScale(b, cfg)
 	per, shared := res[0], res[1]
